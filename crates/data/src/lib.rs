@@ -1,0 +1,22 @@
+//! Datasets for rikai: the project's own IDX reader (the MNIST family), where each dataset is
+//! looked up on disk, seeded shuffling and batching into normalised tensors, and the conversion
+//! of arbitrary image files into the form a model was trained on.
+//!
+//! Every reader validates what it reads and reports a [`DataError`] that names the file and
+//! the problem, so a corrupt download is a one-line message rather than a panic.
+
+pub mod augment;
+mod batch;
+mod dataset;
+mod error;
+pub mod idx;
+mod image_file;
+mod rng;
+mod sources;
+
+pub use batch::{Batch, Batcher};
+pub use dataset::{ImageDataset, Normalization, Splits};
+pub use error::DataError;
+pub use image_file::{load_image, Invert};
+pub use rng::Rng;
+pub use sources::{download, find_dataset_dir, load, DatasetSpec, ENV_VAR, SPECS};

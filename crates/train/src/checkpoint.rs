@@ -1,0 +1,154 @@
+//! Checkpoints: everything needed to continue a run exactly where it stopped.
+//!
+//! ```text
+//! <run>/checkpoints/epoch-0007/model.bpk   weights (burnpack, parameter ids kept)
+//!                              optim.bpk   optimizer state, keyed by those parameter ids
+//!                              state.json  epochs done, metric history, best epoch
+//! <run>/checkpoints/latest                 "epoch-0007"
+//! <run>/best.bpk                           weights with the best validation accuracy
+//! ```
+//! A checkpoint is written into a hidden temporary folder that is renamed into place, and only
+//! then is `latest` (atomically) pointed at it, so a run killed at any instant leaves the
+//! previous checkpoint intact. Randomness needs no saved state: shuffling and dropout are seeded
+//! from (seed, epoch), so resuming at an epoch boundary replays the same stream.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use serde::{Deserialize, Serialize};
+
+use crate::run_dir::write_atomic;
+
+/// The numbers of one finished epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Training accuracy (0..1), measured on the fly with the weights changing.
+    pub train_acc: f64,
+    /// Validation loss, when there is a validation split.
+    pub valid_loss: Option<f64>,
+    /// Validation accuracy (0..1).
+    pub valid_acc: Option<f64>,
+    /// Learning rate at the start of the epoch.
+    pub lr: f64,
+    /// Wall time of the epoch's training pass.
+    pub seconds: f64,
+    /// Training throughput.
+    pub images_per_sec: f64,
+}
+
+/// Progress of a run, saved with every checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Model family.
+    pub model: String,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// One entry per completed epoch.
+    pub history: Vec<EpochMetrics>,
+    /// Epoch whose weights are in `best.bpk`.
+    pub best_epoch: Option<usize>,
+}
+
+impl TrainState {
+    /// Best validation accuracy so far.
+    pub fn best_valid_acc(&self) -> Option<f64> {
+        let epoch = self.best_epoch?;
+        self.history.iter().find(|m| m.epoch == epoch)?.valid_acc
+    }
+}
+
+fn checkpoints(run: &Path) -> PathBuf {
+    run.join("checkpoints")
+}
+
+/// Write model weights to `path`, atomically.
+pub fn save_model<M: Module>(model: &M, path: &Path) -> anyhow::Result<()> {
+    let tmp = path.with_extension("bpk.tmp");
+    let mut store = BurnpackStore::from_file(&tmp).auto_extension(false).overwrite(true);
+    model.save_into(&mut store).map_err(|e| anyhow::anyhow!("{}: cannot write weights: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// Load weights from `path` into `model`, which must have exactly the same parameters.
+pub fn load_model<M: Module>(mut model: M, path: &Path) -> anyhow::Result<M> {
+    if !path.is_file() {
+        bail!("{}: no such checkpoint file", path.display());
+    }
+    let mut store = BurnpackStore::from_file(path).auto_extension(false);
+    let result = model.load_from(&mut store).map_err(|e| {
+        let mut msg = e.to_string().replace('\n', " ");
+        msg.truncate(300);
+        anyhow::anyhow!("{}: not a checkpoint of this model: {msg}", path.display())
+    })?;
+    if !result.unused.is_empty() {
+        bail!(
+            "{}: not a checkpoint of this model: it holds tensors the model lacks ({})",
+            path.display(),
+            result.unused.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(model)
+}
+
+/// Save a full checkpoint after `state.epochs_done` epochs.
+pub fn save(run: &Path, model: &impl Module, optim: &ModuleOptimizer, state: &TrainState) -> anyhow::Result<()> {
+    let root = checkpoints(run);
+    let name = format!("epoch-{:04}", state.epochs_done);
+    let tmp = root.join(format!(".{name}.tmp"));
+    let dir = root.join(&name);
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).with_context(|| format!("{}: cannot remove", tmp.display()))?;
+    }
+    std::fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
+    save_model(model, &tmp.join("model.bpk"))?;
+    optim
+        .save(tmp.join("optim.bpk"))
+        .map_err(|e| anyhow::anyhow!("{}: cannot write optimizer state: {e}", tmp.display()))?;
+    write_atomic(&tmp.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
+    if dir.exists() {
+        // Left by a run killed after this rename but before `latest` moved: stale, not current.
+        std::fs::remove_dir_all(&dir).with_context(|| format!("{}: cannot remove", dir.display()))?;
+    }
+    std::fs::rename(&tmp, &dir).with_context(|| format!("{}: cannot write", dir.display()))?;
+    write_atomic(&root.join("latest"), name.as_bytes())?;
+    for entry in std::fs::read_dir(&root)?.flatten() {
+        let file_name = entry.file_name();
+        let other = file_name.to_string_lossy();
+        if other.starts_with("epoch-") && other != name {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// The folder of the latest checkpoint of `run`.
+pub fn latest(run: &Path) -> anyhow::Result<PathBuf> {
+    let pointer = checkpoints(run).join("latest");
+    let name = std::fs::read_to_string(&pointer)
+        .with_context(|| format!("{}: no checkpoint in this run", pointer.display()))?;
+    let dir = checkpoints(run).join(name.trim());
+    if !dir.is_dir() {
+        bail!("{}: points to missing checkpoint {}", pointer.display(), dir.display());
+    }
+    Ok(dir)
+}
+
+/// Read the state of a checkpoint folder.
+pub fn load_state(dir: &Path) -> anyhow::Result<TrainState> {
+    let path = dir.join("state.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: corrupt checkpoint state: {e}", path.display()))
+}
+
+/// Restore the optimizer state of a checkpoint folder into `optim`.
+pub fn load_optim(optim: ModuleOptimizer, dir: &Path) -> anyhow::Result<ModuleOptimizer> {
+    let path = dir.join("optim.bpk");
+    optim.load(&path).map_err(|e| anyhow::anyhow!("{}: corrupt optimizer state: {e}", path.display()))
+}

@@ -1,0 +1,165 @@
+//! The `train` command line: parse, merge the configuration, train, report.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+
+use crate::config::{Overrides, TrainConfig};
+use crate::models::check_model_name;
+use crate::{classify, device, run_dir};
+
+/// Train a rikai model.
+///
+/// Settings come from built-in defaults, then the TOML file (`--config`, or `configs/<model>.toml`
+/// when it exists), then the flags below; the merged result is saved in the run directory.
+#[derive(Debug, Parser)]
+#[command(name = "train", version)]
+pub struct Cli {
+    /// Model to train: lenet.
+    pub model: String,
+    /// TOML file of settings (default: configs/<model>.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run directory to create (default: runs/<model>-<dataset>-<UTC time>).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Continue the killed or finished run in this directory from its last checkpoint; its saved
+    /// config is used (only --epochs, --data-dir and --device may change).
+    #[arg(long, conflicts_with_all = ["config", "output"])]
+    pub resume: Option<PathBuf>,
+    /// Backend and device: flex, ndarray, wgpu, vulkan, cuda or cuda:N (default: first compiled).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Download the dataset's published files (checking SHA-256) before training.
+    #[arg(long)]
+    pub download: bool,
+    /// Stop after this many epochs of the run, as if the process were killed there (tests use it
+    /// to check that --resume continues exactly).
+    #[arg(long, hide = true)]
+    pub halt_after: Option<usize>,
+    /// Settings that override the config file.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// Parse `args` as clap would, but turn usage errors into one-line `anyhow` errors; `Ok(None)`
+/// when help or version was printed.
+pub fn parse_args<P: Parser, I, T>(args: I) -> anyhow::Result<Option<P>>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match P::try_parse_from(args) {
+        Ok(cli) => Ok(Some(cli)),
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            e.print()?;
+            Ok(None)
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_string();
+            bail!("{first} (see --help)")
+        }
+    }
+}
+
+/// The config file used when `--config` is not given: `configs/<model>.toml` in the current
+/// directory or in this checkout.
+fn default_config(model: &str) -> Option<PathBuf> {
+    let name = format!("{model}.toml");
+    [Path::new("configs").join(&name), Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs").join(&name)]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+/// Build the merged configuration and the run directory from the parsed command line.
+pub fn resolve(cli: &Cli) -> anyhow::Result<(TrainConfig, PathBuf, bool)> {
+    check_model_name(&cli.model)?;
+    if let Some(run) = &cli.resume {
+        let mut cfg = TrainConfig::from_saved(&run.join("config.toml"))?;
+        if cfg.model != cli.model {
+            bail!("{}: a '{}' run, not '{}'", run.display(), cfg.model, cli.model);
+        }
+        let o = &cli.overrides;
+        let changed = [
+            ("dataset", o.dataset.is_some()), ("batch-size", o.batch_size.is_some()), ("lr", o.lr.is_some()),
+            ("optimizer", o.optimizer.is_some()), ("momentum", o.momentum.is_some()),
+            ("weight-decay", o.weight_decay.is_some()), ("cosine", o.cosine.is_some()), ("seed", o.seed.is_some()),
+            ("valid-fraction", o.valid_fraction.is_some()), ("limit-train", o.limit_train.is_some()),
+            ("limit-test", o.limit_test.is_some()), ("shift", o.shift.is_some()),
+        ];
+        if let Some((flag, _)) = changed.iter().find(|(_, set)| *set) {
+            bail!("--{flag} cannot change when resuming: {} fixes it", run.join("config.toml").display());
+        }
+        if let Some(epochs) = o.epochs {
+            cfg.epochs = epochs;
+        }
+        if o.data_dir.is_some() {
+            cfg.data_dir = o.data_dir.clone();
+        }
+        cfg.validate()?;
+        return Ok((cfg, run.clone(), true));
+    }
+    let mut cfg = TrainConfig { model: cli.model.clone(), ..Default::default() };
+    if let Some(path) = cli.config.clone().or_else(|| default_config(&cli.model)) {
+        let file = TrainConfig::read_toml(&path)?;
+        if let Some(model) = &file.model
+            && model != &cli.model
+        {
+            bail!("{}: config for model '{model}', not '{}'", path.display(), cli.model);
+        }
+        cfg.apply(file);
+        println!("config: {}", path.display());
+    }
+    cfg.apply(cli.overrides.clone());
+    cfg.validate()?;
+    let run = cli.output.clone().unwrap_or_else(|| run_dir::default_run_dir(&cfg.model, &cfg.dataset));
+    if run.join("checkpoints").exists() {
+        bail!("{}: already holds a run; continue it with --resume {0} or choose another --output", run.display());
+    }
+    Ok((cfg, run, false))
+}
+
+/// Everything `train` does, from arguments to report; `main` only prints the error.
+pub fn run<I, T>(args: I) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let Some(cli) = parse_args::<Cli, _, _>(args)? else { return Ok(()) };
+    let (cfg, run, resume) = resolve(&cli)?;
+    if cli.download {
+        let dest = cfg.data_dir.clone().unwrap_or_else(|| Path::new("datasets").join(&cfg.dataset));
+        println!("downloading {} into {}", cfg.dataset, dest.display());
+        rikai_data::download(&cfg.dataset, &dest)?;
+    }
+    let device = device::parse(cli.device.as_deref())?;
+    let Some(outcome) = classify::train(&cfg, &run, &device, resume, cli.halt_after)? else {
+        println!("halted as asked; continue with --resume {}", run.display());
+        return Ok(());
+    };
+    let seconds: f64 = outcome.history.iter().map(|m| m.seconds).sum();
+    let images: f64 = outcome.history.iter().map(|m| m.images_per_sec * m.seconds).sum();
+    println!(
+        "test accuracy {:.2}% (loss {:.4}) after {} epochs; training {:.1}s at {:.0} img/s",
+        100.0 * outcome.test.accuracy, outcome.test.loss, cfg.epochs, seconds, images / seconds.max(1e-9)
+    );
+    if let Some((epoch, best)) = &outcome.best {
+        println!("best-validation weights (epoch {epoch}): test accuracy {:.2}%", 100.0 * best.accuracy);
+    }
+    let results = serde_json::json!({
+        "test_accuracy": outcome.test.accuracy,
+        "test_loss": outcome.test.loss,
+        "epochs": cfg.epochs,
+        "train_seconds": seconds,
+        "train_images_per_sec": images / seconds.max(1e-9),
+        "best_epoch": outcome.best.as_ref().map(|(e, _)| e),
+        "best_test_accuracy": outcome.best.as_ref().map(|(_, b)| b.accuracy),
+    });
+    run_dir::write_atomic(&run.join("results.json"), serde_json::to_string_pretty(&results)?.as_bytes())
+        .context("saving results")?;
+    println!("run saved in {}; try: cargo run --release -p infer -- {} --checkpoint {} <image.png>", run.display(), cfg.model, run.display());
+    Ok(())
+}

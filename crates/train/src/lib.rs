@@ -1,0 +1,28 @@
+//! rikai's training machinery and the `train` binary's logic.
+//!
+//! Shared by every model family: configuration merging ([`config`]), the model registry
+//! ([`models`]), run directories and atomic writes ([`run_dir`]), checkpoints that resume
+//! exactly ([`checkpoint`]), per-epoch metrics ([`metrics`]) and plots ([`plot`]), progress
+//! output ([`progress`]), backend selection ([`device`]) and the classifier loop ([`classify`]).
+//! The binary is thin: `main` calls [`cli::run`], which the end-to-end tests call in-process.
+
+pub mod checkpoint;
+pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod device;
+pub mod evaluate;
+pub mod metrics;
+pub mod models;
+pub mod plot;
+pub mod progress;
+pub mod run_dir;
+pub mod run_info;
+
+/// Run a binary's logic and turn an error into a one-line message and exit status 1.
+pub fn exit_on_error(result: anyhow::Result<()>) {
+    if let Err(e) = result {
+        eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,82 @@
+//! `run.json`: what a checkpoint needs besides its weights to be used for inference — the model
+//! family and knobs, the input shape, the normalisation and the class names.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use burn::tensor::Device;
+use rikai_data::Normalization;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::load_model;
+use crate::config::TrainConfig;
+use crate::models::{Classifier, InputSpec};
+use crate::run_dir::write_atomic;
+
+/// The model card of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The merged training configuration.
+    pub config: TrainConfig,
+    /// Shape of the model's input and output.
+    pub input: InputSpec,
+    /// Normalisation applied to pixels scaled to [0, 1].
+    pub normalization: Normalization,
+    /// Class names by index.
+    pub class_names: Vec<String>,
+}
+
+impl RunInfo {
+    /// Write `run.json` into `run`.
+    pub fn save(&self, run: &Path) -> anyhow::Result<()> {
+        write_atomic(&run.join("run.json"), serde_json::to_string_pretty(self)?.as_bytes())
+    }
+
+    /// Read `run.json` from `run`.
+    pub fn load(run: &Path) -> anyhow::Result<RunInfo> {
+        let path = run.join("run.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("{}: cannot read (is {} a run directory?)", path.display(), run.display()))?;
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: corrupt run description: {e}", path.display()))
+    }
+}
+
+/// Resolve `--checkpoint`: a run directory (its best weights, else its latest checkpoint), a
+/// checkpoint folder inside one, or a `.bpk` weight file inside one. Returns the run directory
+/// and the weight file.
+pub fn resolve_checkpoint(path: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    if path.is_file() {
+        let run = path
+            .ancestors()
+            .skip(1)
+            .find(|p| p.join("run.json").is_file())
+            .with_context(|| format!("{}: no run.json beside or above this weight file", path.display()))?;
+        return Ok((run.to_path_buf(), path.to_path_buf()));
+    }
+    if !path.is_dir() {
+        bail!("{}: no such checkpoint or run directory", path.display());
+    }
+    if path.join("model.bpk").is_file() {
+        return resolve_checkpoint(&path.join("model.bpk"));
+    }
+    let best = path.join("best.bpk");
+    if best.is_file() {
+        return Ok((path.to_path_buf(), best));
+    }
+    let latest = crate::checkpoint::latest(path)?;
+    Ok((path.to_path_buf(), latest.join("model.bpk")))
+}
+
+/// Load a trained classifier for inference: rebuild the architecture recorded in `run.json`
+/// and fill it with the checkpoint's weights. `expected_model` guards against loading, say, a
+/// ResNet checkpoint as LeNet.
+pub fn load_classifier(checkpoint: &Path, expected_model: &str, device: &Device) -> anyhow::Result<(Classifier, RunInfo)> {
+    let (run, weights) = resolve_checkpoint(checkpoint)?;
+    let info = RunInfo::load(&run)?;
+    if info.config.model != expected_model {
+        bail!("{}: checkpoint of a '{}' model, not '{expected_model}'", checkpoint.display(), info.config.model);
+    }
+    let model = Classifier::build(&info.config.model, &info.config.lenet, &info.input, device)?;
+    let model = load_model(model, &weights)?;
+    Ok((model, info))
+}
