@@ -14,38 +14,32 @@ fn train_on(dir: &Path) -> String {
     error_of(train(&args))
 }
 
-#[test]
-fn truncated_idx_file_is_named() {
+/// Train on a copy of the embedded MNIST whose `file` was changed by `damage`.
+fn train_with_damaged(file: &str, damage: impl FnOnce(&mut Vec<u8>)) -> String {
     let dir = tempfile::tempdir().unwrap();
     copy_mnist_raw(dir.path());
-    let file = dir.path().join("t10k-images-idx3-ubyte");
-    let bytes = std::fs::read(&file).unwrap();
-    std::fs::write(&file, &bytes[..bytes.len() - 100]).unwrap();
-    let msg = train_on(dir.path());
+    let path = dir.path().join(file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    damage(&mut bytes);
+    std::fs::write(&path, bytes).unwrap();
+    train_on(dir.path())
+}
+
+#[test]
+fn truncated_idx_file_is_named() {
+    let msg = train_with_damaged("t10k-images-idx3-ubyte", |b| b.truncate(b.len() - 100));
     assert!(msg.contains("t10k-images-idx3-ubyte: truncated"), "{msg}");
 }
 
 #[test]
 fn wrong_magic_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_mnist_raw(dir.path());
-    let file = dir.path().join("train-images-idx3-ubyte");
-    let mut bytes = std::fs::read(&file).unwrap();
-    bytes[2] = 0x0b;
-    std::fs::write(&file, bytes).unwrap();
-    let msg = train_on(dir.path());
+    let msg = train_with_damaged("train-images-idx3-ubyte", |b| b[2] = 0x0b);
     assert!(msg.contains("train-images-idx3-ubyte: wrong magic number 0x00000b03"), "{msg}");
 }
 
 #[test]
 fn label_out_of_range_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_mnist_raw(dir.path());
-    let file = dir.path().join("train-labels-idx1-ubyte");
-    let mut bytes = std::fs::read(&file).unwrap();
-    bytes[8 + 5] = 12;
-    std::fs::write(&file, bytes).unwrap();
-    let msg = train_on(dir.path());
+    let msg = train_with_damaged("train-labels-idx1-ubyte", |b| b[8 + 5] = 12);
     assert!(msg.contains("train-labels-idx1-ubyte: label 12 at index 5 is out of range"), "{msg}");
 }
 
@@ -92,6 +86,8 @@ fn bad_config_values_name_the_field() {
     let msg = error_of(train(&["lenet", "--epochs", "ten"]));
     assert!(msg.starts_with("invalid value 'ten' for '--epochs <EPOCHS>'"), "{msg}");
     assert!(error_of(train(&["lenet", "--batch-size", "0"])).starts_with("config field `batch_size`"));
+    let msg = error_of(train(&[]));
+    assert!(msg.contains("required arguments were not provided: <MODEL>"), "{msg}");
     assert!(error_of(train(&["lenet", "--device", "tpu"])).contains("unknown backend"));
 }
 

@@ -58,9 +58,15 @@ where
             Ok(None)
         }
         Err(e) => {
+            // clap spreads one error over several lines (the message, the missing arguments,
+            // usage, a hint); keep the message and its details on one line.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_string();
-            bail!("{first} (see --help)")
+            let parts: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .collect();
+            bail!("{} (see --help)", parts.join(" ").trim_start_matches("error: "))
         }
     }
 }

@@ -50,13 +50,13 @@ pub fn confusion_table(confusion: &[Vec<usize>], class_names: &[String]) -> Stri
     let width = confusion.iter().flatten().map(|c| c.to_string().len()).max().unwrap_or(1).max(4);
     let row_name = |t: usize| format!("{t} {}", class_names.get(t).map(String::as_str).unwrap_or(""));
     let name_width = (0..confusion.len()).map(|t| row_name(t).len()).max().unwrap_or(0).max(9);
-    let mut out = format!("{:>name_width$} ", "true\\pred");
+    let mut out = format!("{:<name_width$} ", "true\\pred");
     for c in 0..confusion.len() {
         out += &format!("{c:>width$} ");
     }
     out.push('\n');
     for (t, row) in confusion.iter().enumerate() {
-        out += &format!("{:>name_width$} ", row_name(t));
+        out += &format!("{:<name_width$} ", row_name(t));
         for count in row {
             out += &format!("{count:>width$} ");
         }

@@ -70,6 +70,8 @@ pub fn line_charts(path: &Path, panels: &[Panel]) -> anyhow::Result<()> {
             .configure_mesh()
             .x_desc(panel.x_label)
             .y_desc(panel.y_label)
+            .x_label_formatter(&|x| short_number(*x))
+            .y_label_formatter(&|y| short_number(*y))
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(|e| err(&e))?;
@@ -91,6 +93,12 @@ pub fn line_charts(path: &Path, panels: &[Panel]) -> anyhow::Result<()> {
             .map_err(|e| err(&e))?;
     }
     root.present().map_err(|e| err(&e))
+}
+
+/// `2` rather than `2.0`, `0.25` rather than `0.250`.
+fn short_number(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// Loss and accuracy against epoch, training and validation, as `curves.png`.
@@ -128,6 +136,13 @@ pub fn training_curves(path: &Path, history: &[EpochMetrics]) -> anyhow::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axis_numbers_are_short() {
+        assert_eq!(short_number(2.0), "2");
+        assert_eq!(short_number(0.25), "0.25");
+        assert_eq!(short_number(98.5), "98.5");
+    }
 
     #[test]
     fn writes_a_png_of_the_requested_size() {
