@@ -83,6 +83,12 @@ pub fn learning_rate(cfg: &TrainConfig, step: usize, total: usize) -> f64 {
     cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos())
 }
 
+/// Rewrite `metrics.csv` and `curves.png` from the history of `state`.
+fn write_reports(run: &Path, state: &TrainState) -> anyhow::Result<()> {
+    metrics::write(run, &state.history)?;
+    plot::training_curves(&run.join("curves.png"), &state.history)
+}
+
 /// Train a classifier as `cfg` says into run directory `run`; with `resume`, continue the run
 /// from its latest checkpoint. With `halt_after`, stop once that many epochs are done, as a
 /// killed run would (returns `None`).
@@ -120,6 +126,9 @@ pub fn train(cfg: &TrainConfig, run: &Path, device: &Device, resume: bool, halt_
         state = checkpoint::load_state(&dir)?;
         model = checkpoint::load_model(model, &dir.join("model.bpk"))?;
         optim = checkpoint::load_optim(optim, &dir)?;
+        // A run killed between its last checkpoint and the metrics update left them one epoch
+        // behind; the checkpoint's history is the truth.
+        write_reports(run, &state)?;
         println!("resuming {} after epoch {} of {}", run.display(), state.epochs_done, cfg.epochs);
     }
     println!("{}: {} parameters", cfg.model, model.num_params());
@@ -194,8 +203,7 @@ pub fn train(cfg: &TrainConfig, run: &Path, device: &Device, resume: bool, halt_
             state.best_epoch = Some(epoch);
         }
         checkpoint::save(run, &model, &optim, &state)?;
-        metrics::write(run, &state.history)?;
-        plot::training_curves(&run.join("curves.png"), &state.history)?;
+        write_reports(run, &state)?;
         let m = state.history.last().expect("just pushed");
         let valid_text = match (m.valid_loss, m.valid_acc) {
             (Some(l), Some(a)) => format!("  valid loss {l:.4} acc {:.2}%", 100.0 * a),

@@ -44,10 +44,23 @@ pub struct Panel<'a> {
 /// Draw `panels` side by side into a PNG at `path`.
 pub fn line_charts(path: &Path, panels: &[Panel]) -> anyhow::Result<()> {
     register_font();
-    let width = 560 * panels.len().max(1) as u32;
-    let root = BitMapBackend::new(path, (width, 420)).into_drawing_area();
+    let (width, height) = (560 * panels.len().max(1) as u32, 420);
     let err = |e: &dyn std::fmt::Display| anyhow!("{}: cannot draw plot: {e}", path.display());
-    root.fill(&WHITE).map_err(|e| err(&e))?;
+    // Draw into memory and encode with the `image` crate the project already uses, rather than
+    // plotters' encoder, which would compile a second, older `image`.
+    let mut pixels = vec![0u8; (width * height * 3) as usize];
+    draw(&mut pixels, (width, height), panels).map_err(|e| err(&e))?;
+    let png = image::RgbImage::from_raw(width, height, pixels).expect("buffer matches the size");
+    let tmp = path.with_extension("png.tmp");
+    png.save_with_format(&tmp, image::ImageFormat::Png).map_err(|e| err(&e))?;
+    std::fs::rename(&tmp, path).map_err(|e| err(&e))
+}
+
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+fn draw(pixels: &mut [u8], size: (u32, u32), panels: &[Panel]) -> DrawResult {
+    let root = BitMapBackend::with_buffer(pixels, size).into_drawing_area();
+    root.fill(&WHITE)?;
     for (area, panel) in root.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
         let points = panel.series.iter().flat_map(|s| s.points.iter());
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
@@ -64,8 +77,7 @@ pub fn line_charts(path: &Path, panels: &[Panel]) -> anyhow::Result<()> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(x0 - x_pad..x1 + x_pad, y0 - pad..y1 + pad)
-            .map_err(|e| err(&e))?;
+            .build_cartesian_2d(x0 - x_pad..x1 + x_pad, y0 - pad..y1 + pad)?;
         chart
             .configure_mesh()
             .x_desc(panel.x_label)
@@ -73,26 +85,24 @@ pub fn line_charts(path: &Path, panels: &[Panel]) -> anyhow::Result<()> {
             .x_label_formatter(&|x| short_number(*x))
             .y_label_formatter(&|y| short_number(*y))
             .label_style(("sans-serif", 14))
-            .draw()
-            .map_err(|e| err(&e))?;
+            .draw()?;
         for s in &panel.series {
             let color = s.color;
             chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
-                .map_err(|e| err(&e))?
+                .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))?
                 .label(s.label)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
-            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| err(&e))?;
+            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
         }
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| err(&e))?;
+            .draw()?;
     }
-    root.present().map_err(|e| err(&e))
+    root.present()?;
+    Ok(())
 }
 
 /// `2` rather than `2.0`, `0.25` rather than `0.250`.
