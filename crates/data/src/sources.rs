@@ -41,7 +41,7 @@ pub struct DatasetSpec {
     pub system_dir: Option<&'static str>,
     /// Base address for `--download`; `None` when the data ships with the repository.
     pub download_base: Option<&'static str>,
-    /// How to get the data when it is missing.
+    /// How to get the data without `--download`.
     pub hint: &'static str,
 }
 
@@ -89,7 +89,7 @@ pub const SPECS: &[DatasetSpec] = &[
         ],
         system_dir: Some("/usr/share/datasets/fashion-mnist"),
         download_base: Some("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
-        hint: "run scripts/fetch-datasets.sh (installs Debian's dataset-fashion-mnist), or --download (needs internet)",
+        hint: "run scripts/fetch-datasets.sh (installs Debian's dataset-fashion-mnist)",
     },
 ];
 
@@ -147,7 +147,10 @@ pub fn find_dataset_dir(name: &str, data_dir: Option<&Path>) -> Result<PathBuf, 
     candidates.iter().find(|dir| spec.complete_in(dir)).cloned().ok_or_else(|| DataError::NotFound {
         name: name.to_string(),
         looked: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-        hint: spec.hint.to_string(),
+        hint: match spec.download_base {
+            Some(_) => format!("{}, or train with --download (needs internet)", spec.hint),
+            None => spec.hint.to_string(),
+        },
     })
 }
 
@@ -204,7 +207,7 @@ pub fn download(name: &str, dest: &Path) -> Result<(), DataError> {
         let url = format!("{base}{}", file.name);
         let partial = dest.join(format!("{}.part", file.name));
         let status = Command::new("curl")
-            .args(["-fsSL", "--retry", "2", "--connect-timeout", "20", "-o"])
+            .args(["-fsL", "--retry", "2", "--connect-timeout", "20", "-o"])
             .arg(&partial)
             .arg(&url)
             .status()
@@ -213,7 +216,7 @@ pub fn download(name: &str, dest: &Path) -> Result<(), DataError> {
             let _ = std::fs::remove_file(&partial);
             return Err(DataError::Download {
                 url,
-                problem: format!("curl exited with {status} (offline? {})", spec.hint),
+                problem: format!("curl exited with {status}; offline? {}", spec.hint),
             });
         }
         let got = sha256_file(&partial)?;
@@ -278,7 +281,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let msg = load("fashion-mnist", Some(dir.path())).unwrap_err().to_string();
         assert!(msg.starts_with("dataset 'fashion-mnist' not found (looked in: "), "{msg}");
-        assert!(msg.contains("fetch-datasets.sh"), "{msg}");
+        assert!(msg.contains("fetch-datasets.sh") && msg.ends_with("or train with --download (needs internet)"), "{msg}");
         let msg = load("cifar-11", None).unwrap_err().to_string();
         assert!(msg.starts_with("unknown dataset 'cifar-11' (known: mnist, mnist-full, fashion-mnist)"), "{msg}");
     }
