@@ -110,20 +110,25 @@ fn checkpoint_problems_are_named() {
 
     // Weights of another configuration: the run says batch norm, the weights have none.
     std::fs::copy(run.join("best.bpk"), copy.join("best.bpk")).unwrap();
-    let json = std::fs::read_to_string(run.join("run.json")).unwrap().replace("\"batch_norm\": false", "\"batch_norm\": true");
+    let json =
+        std::fs::read_to_string(run.join("run.json")).unwrap().replace("\"batch_norm\": false", "\"batch_norm\": true");
     std::fs::write(copy.join("run.json"), json).unwrap();
     let msg = error_of(infer(&["lenet", "--checkpoint", copy.to_str().unwrap(), "--eval"]));
     assert!(msg.contains("best.bpk: not a checkpoint of this model"), "{msg}");
 
     // A checkpoint of another model family.
-    let json = std::fs::read_to_string(run.join("run.json")).unwrap().replace("\"model\": \"lenet\"", "\"model\": \"resnet\"");
+    let json =
+        std::fs::read_to_string(run.join("run.json")).unwrap().replace("\"model\": \"lenet\"", "\"model\": \"resnet\"");
     std::fs::write(copy.join("run.json"), json).unwrap();
     let msg = error_of(infer(&["lenet", "--checkpoint", copy.to_str().unwrap(), "--eval"]));
     assert!(msg.ends_with("checkpoint of a 'resnet' model, not 'lenet'"), "{msg}");
 
     // Corrupt run description and resume of something that is no run.
     std::fs::write(copy.join("run.json"), "{").unwrap();
-    assert!(error_of(infer(&["lenet", "--checkpoint", copy.to_str().unwrap(), "--eval"])).contains("run.json: corrupt run description"));
+    assert!(
+        error_of(infer(&["lenet", "--checkpoint", copy.to_str().unwrap(), "--eval"]))
+            .contains("run.json: corrupt run description")
+    );
     let msg = error_of(train(&["lenet", "--resume", dir.path().to_str().unwrap()]));
     assert!(msg.contains("config.toml: cannot read"), "{msg}");
     // An existing run is not overwritten by a new one.
@@ -139,12 +144,19 @@ fn unreadable_images_are_named_and_fail_the_command() {
     std::fs::write(&bad, b"not an image").unwrap();
     let good = dir.path().join("good.png");
     image::GrayImage::from_fn(40, 40, |x, _| image::Luma([if x > 20 { 255 } else { 0 }])).save(&good).unwrap();
-    let msg = error_of(infer(&["lenet", "--checkpoint", run.to_str().unwrap(), good.to_str().unwrap(), bad.to_str().unwrap()]));
+    let msg = error_of(infer(&[
+        "lenet",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        good.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]));
     assert_eq!(msg, "1 of 2 images could not be classified");
     let device = burn::tensor::Device::flex();
     let (model, info) = train::run_info::load_classifier(run, "lenet", &device).unwrap();
     let batcher = rikai_data::Batcher::new(info.normalization.clone(), device);
-    let msg = format!("{:#}", infer::classify_image(&model, &info, &batcher, &bad, rikai_data::Invert::Auto).unwrap_err());
+    let msg =
+        format!("{:#}", infer::classify_image(&model, &info, &batcher, &bad, rikai_data::Invert::Auto).unwrap_err());
     assert!(msg.starts_with(&format!("{}: cannot decode image", bad.display())), "{msg}");
     assert!(error_of(infer(&["lenet", "--checkpoint", run.to_str().unwrap()])).starts_with("nothing to do"));
 }

@@ -8,12 +8,14 @@ use std::path::Path;
 use common::*;
 use rikai_data::{Batcher, Invert};
 use train::checkpoint;
-use train::run_info::{load_classifier, RunInfo};
+use train::run_info::{RunInfo, load_classifier};
 
 #[test]
 fn a_run_directory_holds_config_metrics_plot_and_checkpoints() {
     let run = trained_run();
-    for file in ["config.toml", "run.json", "metrics.csv", "curves.png", "best.bpk", "results.json", "checkpoints/latest"] {
+    for file in
+        ["config.toml", "run.json", "metrics.csv", "curves.png", "best.bpk", "results.json", "checkpoints/latest"]
+    {
         assert!(run.join(file).is_file(), "{file} missing");
     }
     let latest = checkpoint::latest(run).unwrap();
@@ -22,7 +24,10 @@ fn a_run_directory_holds_config_metrics_plot_and_checkpoints() {
         assert!(latest.join(file).is_file(), "{file} missing");
     }
     // Only the latest checkpoint is kept, and no temporary files are left behind.
-    let entries: Vec<String> = std::fs::read_dir(run.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    let entries: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
     assert_eq!(entries.len(), 2, "{entries:?}");
 
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
@@ -35,7 +40,8 @@ fn a_run_directory_holds_config_metrics_plot_and_checkpoints() {
     let saved = train::config::TrainConfig::from_saved(&run.join("config.toml")).unwrap();
     assert_eq!((saved.epochs, saved.batch_size, saved.limit_train), (2, 32, 640));
 
-    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
     let acc = results["test_accuracy"].as_f64().unwrap();
     assert!(acc > 0.5, "two short epochs already beat chance by far: {acc}");
 
@@ -65,7 +71,8 @@ fn infer_converts_image_files_exactly_as_the_training_data() {
         .unwrap();
 
         let direct = model.forward(batcher.batch(&test, &[i]).images);
-        let direct: Vec<f32> = burn::tensor::activation::softmax(direct, 1).into_data_as::<f32>().try_into_vec::<f32>().unwrap();
+        let direct: Vec<f32> =
+            burn::tensor::activation::softmax(direct, 1).into_data_as::<f32>().try_into_vec::<f32>().unwrap();
         for path in [&gray, &rgba16] {
             let ranked = infer::classify_image(&model, &info, &batcher, path, Invert::Auto).unwrap();
             let (class, p) = ranked[0];
@@ -92,7 +99,11 @@ fn infer_eval_reports_on_the_test_split() {
 
 fn metrics_without_timing(run: &Path) -> Vec<String> {
     // Drop the wall-time and throughput columns, which differ between runs.
-    std::fs::read_to_string(run.join("metrics.csv")).unwrap().lines().map(|l| l.split(',').take(6).collect::<Vec<_>>().join(",")).collect()
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
+        .collect()
 }
 
 #[test]
@@ -103,7 +114,8 @@ fn a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
     args.extend_from_slice(QUICK);
     train(&args).unwrap();
 
-    let mut args = vec!["lenet", "--epochs", "3", "--shift", "1", "--halt-after", "1", "--output", killed.to_str().unwrap()];
+    let mut args =
+        vec!["lenet", "--epochs", "3", "--shift", "1", "--halt-after", "1", "--output", killed.to_str().unwrap()];
     args.extend_from_slice(QUICK);
     train(&args).unwrap();
     assert_eq!(metrics_without_timing(&killed).len(), 2, "halted after one epoch");
@@ -114,9 +126,21 @@ fn a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
     let state = |run: &Path| checkpoint::load_state(&checkpoint::latest(run).unwrap()).unwrap();
     assert_eq!(state(&killed).epochs_done, 3);
     assert_eq!(state(&killed).best_epoch, state(&straight).best_epoch);
-    let results = |run: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap() };
+    let results = |run: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()
+    };
     assert_eq!(results(&killed)["test_accuracy"], results(&straight)["test_accuracy"]);
     assert_eq!(results(&killed)["test_loss"], results(&straight)["test_loss"]);
+
+    // Killed during its first epoch, before any checkpoint: the resume starts over, identically.
+    let (_d, early) = temp_run();
+    let mut args =
+        vec!["lenet", "--epochs", "3", "--shift", "1", "--halt-after", "1", "--output", early.to_str().unwrap()];
+    args.extend_from_slice(QUICK);
+    train(&args).unwrap();
+    std::fs::remove_dir_all(early.join("checkpoints")).unwrap();
+    train(&["lenet", "--resume", early.to_str().unwrap()]).unwrap();
+    assert_eq!(metrics_without_timing(&early), metrics_without_timing(&straight));
 
     // Resuming a finished run has nothing to do but still reports; a different seed differs.
     train(&["lenet", "--resume", killed.to_str().unwrap()]).unwrap();

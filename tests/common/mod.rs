@@ -31,7 +31,8 @@ pub fn error_of(result: anyhow::Result<()>) -> String {
 }
 
 /// Flags for a small, quick training run on the embedded MNIST subset.
-pub const QUICK: &[&str] = &["--limit-train", "640", "--limit-test", "200", "--batch-size", "32", "--lr", "0.003", "--valid-fraction", "0.1"];
+pub const QUICK: &[&str] =
+    &["--limit-train", "640", "--limit-test", "200", "--batch-size", "32", "--lr", "0.003", "--valid-fraction", "0.1"];
 
 /// A run directory path inside a fresh temporary folder (kept alive by the returned guard).
 pub fn temp_run() -> (tempfile::TempDir, PathBuf) {

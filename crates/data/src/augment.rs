@@ -16,7 +16,8 @@ pub fn shift(image: &[u8], channels: usize, height: usize, width: usize, dx: isi
             for x in 0..width as isize {
                 let sx = x - dx;
                 if sx >= 0 && sx < width as isize {
-                    out[c * plane + (y as usize) * width + x as usize] = image[c * plane + sy as usize * width + sx as usize];
+                    out[c * plane + (y as usize) * width + x as usize] =
+                        image[c * plane + sy as usize * width + sx as usize];
                 }
             }
         }
@@ -61,7 +62,14 @@ mod tests {
         let mut pixels = vec![0u8; 2 * 49];
         pixels[24] = 9; // centre of image 0 (7x7)
         pixels[49 + 24] = 7;
-        let ds = ImageDataset { pixels, labels: vec![3, 4], channels: 1, height: 7, width: 7, class_names: vec!["x".into(); 5] };
+        let ds = ImageDataset {
+            pixels,
+            labels: vec![3, 4],
+            channels: 1,
+            height: 7,
+            width: 7,
+            class_names: vec!["x".into(); 5],
+        };
         let out = random_shifts(&ds, &[1, 0], 2, &mut Rng::new(5));
         assert_eq!(out.labels, vec![4, 3]);
         assert_eq!(out.image(0).iter().map(|&p| p as u32).sum::<u32>(), 7);

@@ -68,9 +68,8 @@ fn parse(path: &Path, bytes: &[u8], want_dims: usize) -> Result<(Vec<usize>, usi
     if bytes.len() < header {
         return Err(DataError::invalid(path, format!("truncated header: {} of {header} bytes", bytes.len())));
     }
-    let dims: Vec<usize> = (0..ndims)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        (0..ndims).map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize).collect();
     let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let data = bytes.len() - header;
     match expected {
@@ -189,7 +188,10 @@ mod tests {
     fn rejects_truncated_and_trailing_data() {
         let p = Path::new("f");
         let bytes = encode_images(&images());
-        assert!(err(parse_images(p, &bytes[..bytes.len() - 1])).contains("truncated: header announces [2, 2, 3] = 12 data bytes, file has 11"));
+        assert!(
+            err(parse_images(p, &bytes[..bytes.len() - 1]))
+                .contains("truncated: header announces [2, 2, 3] = 12 data bytes, file has 11")
+        );
         assert!(err(parse_images(p, &bytes[..10])).contains("truncated header"));
         assert!(err(parse_images(p, &bytes[..2])).contains("not even an IDX header"));
         let mut long = bytes.clone();

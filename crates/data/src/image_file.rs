@@ -21,7 +21,13 @@ pub enum Invert {
 ///
 /// Transparent pixels are composited over white, as an image viewer shows them; the image is
 /// resized to the model's input size; for one channel the luma is taken and `invert` applied.
-pub fn load_image(path: &Path, channels: usize, height: usize, width: usize, invert: Invert) -> Result<Vec<u8>, DataError> {
+pub fn load_image(
+    path: &Path,
+    channels: usize,
+    height: usize,
+    width: usize,
+    invert: Invert,
+) -> Result<Vec<u8>, DataError> {
     let reader = image::ImageReader::open(path)
         .map_err(|e| DataError::io(path, e))?
         .with_guessed_format()
@@ -82,7 +88,11 @@ mod tests {
         let path = dir.path().join("digit.png");
         // 56x56, 16-bit RGBA: white background, a black vertical bar in the middle.
         let img = image::ImageBuffer::<image::Rgba<u16>, _>::from_fn(56, 56, |x, _| {
-            if (24..32).contains(&x) { image::Rgba([0, 0, 0, 65535]) } else { image::Rgba([65535, 65535, 65535, 65535]) }
+            if (24..32).contains(&x) {
+                image::Rgba([0, 0, 0, 65535])
+            } else {
+                image::Rgba([65535, 65535, 65535, 65535])
+            }
         });
         img.save(&path).unwrap();
         let px = load_image(&path, 1, 28, 28, Invert::Auto).unwrap();
@@ -97,9 +107,13 @@ mod tests {
     fn transparent_pixels_count_as_white_and_rgb_is_planar() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.png");
-        image::RgbaImage::from_fn(4, 4, |x, _| if x < 2 { image::Rgba([255, 0, 0, 255]) } else { image::Rgba([0, 0, 0, 0]) })
-            .save(&path)
-            .unwrap();
+        image::RgbaImage::from_fn(
+            4,
+            4,
+            |x, _| if x < 2 { image::Rgba([255, 0, 0, 255]) } else { image::Rgba([0, 0, 0, 0]) },
+        )
+        .save(&path)
+        .unwrap();
         let px = load_image(&path, 3, 4, 4, Invert::Auto).unwrap();
         assert_eq!(&px[0..4], &[255, 255, 255, 255], "red plane");
         assert_eq!(&px[16..20], &[0, 0, 255, 255], "green plane: red pixels, then white");

@@ -17,6 +17,6 @@ mod sources;
 pub use batch::{Batch, Batcher};
 pub use dataset::{ImageDataset, Normalization, Splits};
 pub use error::DataError;
-pub use image_file::{load_image, Invert};
+pub use image_file::{Invert, load_image};
 pub use rng::Rng;
-pub use sources::{download, find_dataset_dir, load, DatasetSpec, ENV_VAR, SPECS};
+pub use sources::{DatasetSpec, ENV_VAR, SPECS, download, find_dataset_dir, load};

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::{idx, DataError, ImageDataset, Splits};
+use crate::{DataError, ImageDataset, Splits, idx};
 
 /// Environment variable naming a folder that holds one sub-folder per dataset.
 pub const ENV_VAR: &str = "RIKAI_DATA_DIR";
@@ -47,10 +47,22 @@ pub struct DatasetSpec {
 
 const DIGITS: &[&str] = &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 const MNIST_FILES: [FileSpec; 4] = [
-    FileSpec { name: "train-images-idx3-ubyte.gz", sha256: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609" },
-    FileSpec { name: "train-labels-idx1-ubyte.gz", sha256: "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c" },
-    FileSpec { name: "t10k-images-idx3-ubyte.gz", sha256: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6" },
-    FileSpec { name: "t10k-labels-idx1-ubyte.gz", sha256: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6" },
+    FileSpec {
+        name: "train-images-idx3-ubyte.gz",
+        sha256: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    },
+    FileSpec {
+        name: "train-labels-idx1-ubyte.gz",
+        sha256: "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    },
+    FileSpec {
+        name: "t10k-images-idx3-ubyte.gz",
+        sha256: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    },
+    FileSpec {
+        name: "t10k-labels-idx1-ubyte.gz",
+        sha256: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
 ];
 
 /// Every dataset known by name.
@@ -80,12 +92,35 @@ pub const SPECS: &[DatasetSpec] = &[
     },
     DatasetSpec {
         name: "fashion-mnist",
-        class_names: &["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+        class_names: &[
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ],
         files: [
-            FileSpec { name: "train-images-idx3-ubyte.gz", sha256: "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84" },
-            FileSpec { name: "train-labels-idx1-ubyte.gz", sha256: "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845" },
-            FileSpec { name: "t10k-images-idx3-ubyte.gz", sha256: "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073" },
-            FileSpec { name: "t10k-labels-idx1-ubyte.gz", sha256: "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5" },
+            FileSpec {
+                name: "train-images-idx3-ubyte.gz",
+                sha256: "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            },
+            FileSpec {
+                name: "train-labels-idx1-ubyte.gz",
+                sha256: "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            },
+            FileSpec {
+                name: "t10k-images-idx3-ubyte.gz",
+                sha256: "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            },
+            FileSpec {
+                name: "t10k-labels-idx1-ubyte.gz",
+                sha256: "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            },
         ],
         system_dir: Some("/usr/share/datasets/fashion-mnist"),
         download_base: Some("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
@@ -237,7 +272,7 @@ fn sha256_file(path: &Path) -> Result<String, DataError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idx::{encode_images, encode_labels, IdxImages};
+    use crate::idx::{IdxImages, encode_images, encode_labels};
 
     fn write_dataset(dir: &Path, n_train: usize, labels_train: Option<Vec<u8>>) {
         let images = |n| IdxImages { count: n, rows: 28, cols: 28, pixels: vec![7; n * 784] };
@@ -281,7 +316,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let msg = load("fashion-mnist", Some(dir.path())).unwrap_err().to_string();
         assert!(msg.starts_with("dataset 'fashion-mnist' not found (looked in: "), "{msg}");
-        assert!(msg.contains("fetch-datasets.sh") && msg.ends_with("or train with --download (needs internet)"), "{msg}");
+        assert!(
+            msg.contains("fetch-datasets.sh") && msg.ends_with("or train with --download (needs internet)"),
+            "{msg}"
+        );
         let msg = load("cifar-11", None).unwrap_err().to_string();
         assert!(msg.starts_with("unknown dataset 'cifar-11' (known: mnist, mnist-full, fashion-mnist)"), "{msg}");
     }

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use burn::tensor::activation::softmax;
 use clap::Parser;
-use rikai_data::{load_image, Batcher, ImageDataset, Invert};
+use rikai_data::{Batcher, ImageDataset, Invert, load_image};
 use train::cli::parse_args;
 use train::evaluate::{confusion_table, evaluate};
-use train::models::{check_model_name, Classifier};
-use train::run_info::{load_classifier, RunInfo};
+use train::models::{Classifier, check_model_name};
+use train::run_info::{RunInfo, load_classifier};
 
 /// How to treat the brightness of grayscale inputs.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -77,11 +77,21 @@ where
         if (test.channels, test.height, test.width) != (info.input.channels, info.input.height, info.input.width) {
             bail!(
                 "dataset '{dataset}' has {}x{}x{} images, the model takes {}x{}x{}",
-                test.channels, test.height, test.width, info.input.channels, info.input.height, info.input.width
+                test.channels,
+                test.height,
+                test.width,
+                info.input.channels,
+                info.input.height,
+                info.input.width
             );
         }
         let result = evaluate(&model, &test, &batcher, 256, "evaluate");
-        println!("{dataset} test split: {} images, accuracy {:.2}%, loss {:.4}", test.len(), 100.0 * result.accuracy, result.loss);
+        println!(
+            "{dataset} test split: {} images, accuracy {:.2}%, loss {:.4}",
+            test.len(),
+            100.0 * result.accuracy,
+            result.loss
+        );
         print!("{}", confusion_table(&result.confusion, &info.class_names));
     }
     if failures > 0 {
@@ -92,7 +102,13 @@ where
 
 /// Class probabilities of one image file, most probable first: the file is converted to the
 /// model's input shape and normalised exactly as the training images were.
-pub fn classify_image(model: &Classifier, info: &RunInfo, batcher: &Batcher, path: &Path, invert: Invert) -> anyhow::Result<Vec<(usize, f32)>> {
+pub fn classify_image(
+    model: &Classifier,
+    info: &RunInfo,
+    batcher: &Batcher,
+    path: &Path,
+    invert: Invert,
+) -> anyhow::Result<Vec<(usize, f32)>> {
     let spec = &info.input;
     let pixels = load_image(path, spec.channels, spec.height, spec.width, invert)?;
     // A one-image dataset goes through the same batcher, hence the same normalisation, as training.
@@ -105,7 +121,8 @@ pub fn classify_image(model: &Classifier, info: &RunInfo, batcher: &Batcher, pat
         class_names: info.class_names.clone(),
     };
     let logits = model.forward(batcher.batch(&image, &[0]).images);
-    let probs: Vec<f32> = softmax(logits, 1).into_data_as::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let probs: Vec<f32> =
+        softmax(logits, 1).into_data_as::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     Ok(ranked)
@@ -123,8 +140,11 @@ fn classify_files(cli: &Cli, model: &Classifier, info: &RunInfo, batcher: &Batch
     for path in &cli.images {
         match classify_image(model, info, batcher, path, invert) {
             Ok(ranked) => {
-                let top: Vec<String> =
-                    ranked.iter().take(cli.top.max(1)).map(|&(c, p)| format!("{} {:.2}%", name(c), 100.0 * p)).collect();
+                let top: Vec<String> = ranked
+                    .iter()
+                    .take(cli.top.max(1))
+                    .map(|&(c, p)| format!("{} {:.2}%", name(c), 100.0 * p))
+                    .collect();
                 println!("{}: {} ({})", path.display(), name(ranked[0].0), top.join(", "));
             }
             Err(e) => {

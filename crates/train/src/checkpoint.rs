@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::{BurnpackStore, ModuleSnapshot};
@@ -128,16 +128,24 @@ pub fn save(run: &Path, model: &impl Module, optim: &ModuleOptimizer, state: &Tr
     Ok(())
 }
 
-/// The folder of the latest checkpoint of `run`.
-pub fn latest(run: &Path) -> anyhow::Result<PathBuf> {
+/// The folder of the latest checkpoint of `run`, or `None` when the run has none yet (it was
+/// stopped during its first epoch).
+pub fn latest_if_any(run: &Path) -> anyhow::Result<Option<PathBuf>> {
     let pointer = checkpoints(run).join("latest");
-    let name = std::fs::read_to_string(&pointer)
-        .with_context(|| format!("{}: no checkpoint in this run", pointer.display()))?;
+    if !pointer.exists() {
+        return Ok(None);
+    }
+    let name = std::fs::read_to_string(&pointer).with_context(|| format!("{}: cannot read", pointer.display()))?;
     let dir = checkpoints(run).join(name.trim());
     if !dir.is_dir() {
         bail!("{}: points to missing checkpoint {}", pointer.display(), dir.display());
     }
-    Ok(dir)
+    Ok(Some(dir))
+}
+
+/// The folder of the latest checkpoint of `run`.
+pub fn latest(run: &Path) -> anyhow::Result<PathBuf> {
+    latest_if_any(run)?.with_context(|| format!("{}: no checkpoint in this run", run.display()))
 }
 
 /// Read the state of a checkpoint folder.

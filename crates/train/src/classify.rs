@@ -3,18 +3,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor};
-use rikai_data::{augment, Batcher, ImageDataset, Normalization, Rng};
+use rikai_data::{Batcher, ImageDataset, Normalization, Rng, augment};
 
 use crate::checkpoint::{self, EpochMetrics, TrainState};
 use crate::config::{OptimizerKind, TrainConfig};
-use crate::evaluate::{evaluate, Evaluation};
+use crate::evaluate::{Evaluation, evaluate};
 use crate::models::{Classifier, InputSpec};
 use crate::progress::Progress;
 use crate::run_info::RunInfo;
@@ -46,7 +46,12 @@ impl Data {
             bail!("dataset '{}': no training images left after the validation split", cfg.dataset);
         }
         let normalization = Normalization::from_dataset(&train);
-        let input = InputSpec { channels: train.channels, height: train.height, width: train.width, num_classes: train.num_classes() };
+        let input = InputSpec {
+            channels: train.channels,
+            height: train.height,
+            width: train.width,
+            num_classes: train.num_classes(),
+        };
         Ok(Data { train, valid, test, normalization, input })
     }
 }
@@ -92,7 +97,13 @@ fn write_reports(run: &Path, state: &TrainState) -> anyhow::Result<()> {
 /// Train a classifier as `cfg` says into run directory `run`; with `resume`, continue the run
 /// from its latest checkpoint. With `halt_after`, stop once that many epochs are done, as a
 /// killed run would (returns `None`).
-pub fn train(cfg: &TrainConfig, run: &Path, device: &Device, resume: bool, halt_after: Option<usize>) -> anyhow::Result<Option<Outcome>> {
+pub fn train(
+    cfg: &TrainConfig,
+    run: &Path,
+    device: &Device,
+    resume: bool,
+    halt_after: Option<usize>,
+) -> anyhow::Result<Option<Outcome>> {
     let data = Data::load(cfg)?;
     let info = RunInfo {
         config: cfg.clone(),
@@ -103,7 +114,10 @@ pub fn train(cfg: &TrainConfig, run: &Path, device: &Device, resume: bool, halt_
     if resume {
         let saved = RunInfo::load(run)?;
         if saved.input != info.input || saved.normalization != info.normalization {
-            bail!("{}: the data no longer matches this run (different images or split)", run.join("run.json").display());
+            bail!(
+                "{}: the data no longer matches this run (different images or split)",
+                run.join("run.json").display()
+            );
         }
     } else {
         std::fs::create_dir_all(run).with_context(|| format!("{}: cannot create run directory", run.display()))?;
@@ -112,8 +126,14 @@ pub fn train(cfg: &TrainConfig, run: &Path, device: &Device, resume: bool, halt_
     }
     println!(
         "{}: {} train / {} valid / {} test images of {}x{}x{}; run directory {}",
-        cfg.dataset, data.train.len(), data.valid.len(), data.test.len(),
-        data.input.channels, data.input.height, data.input.width, run.display()
+        cfg.dataset,
+        data.train.len(),
+        data.valid.len(),
+        data.test.len(),
+        data.input.channels,
+        data.input.height,
+        data.input.width,
+        run.display()
     );
 
     device.seed(cfg.seed);
@@ -121,8 +141,10 @@ pub fn train(cfg: &TrainConfig, run: &Path, device: &Device, resume: bool, halt_
     let mut model = Classifier::build(&cfg.model, &cfg.lenet, &data.input, &train_device)?;
     let mut optim = build_optimizer(cfg);
     let mut state = TrainState { model: cfg.model.clone(), ..Default::default() };
-    if resume {
-        let dir = checkpoint::latest(run)?;
+    // A run stopped before its first checkpoint restarts from scratch: initialisation is
+    // seeded, so that is exactly what it was doing.
+    let checkpoint_dir = if resume { checkpoint::latest_if_any(run)? } else { None };
+    if let Some(dir) = checkpoint_dir {
         state = checkpoint::load_state(&dir)?;
         model = checkpoint::load_model(model, &dir.join("model.bpk"))?;
         optim = checkpoint::load_optim(optim, &dir)?;
@@ -174,12 +196,15 @@ pub fn train(cfg: &TrainConfig, run: &Path, device: &Device, resume: bool, halt_
             correct += hits.into_scalar::<i64>() as usize;
             loss_sum += loss_value * chunk.len() as f64;
             seen += chunk.len();
-            progress.update(step + 1, || format!("loss {:.4} acc {:.2}%", loss_sum / seen as f64, 100.0 * correct as f64 / seen as f64));
+            progress.update(step + 1, || {
+                format!("loss {:.4} acc {:.2}%", loss_sum / seen as f64, 100.0 * correct as f64 / seen as f64)
+            });
         }
         progress.finish();
         let seconds = started.elapsed().as_secs_f64();
 
-        let valid = (!data.valid.is_empty()).then(|| evaluate(&model.valid(), &data.valid, &eval_batcher, 256, "validate"));
+        let valid =
+            (!data.valid.is_empty()).then(|| evaluate(&model.valid(), &data.valid, &eval_batcher, 256, "validate"));
         state.history.push(EpochMetrics {
             epoch,
             train_loss: loss_sum / seen as f64,
@@ -211,7 +236,12 @@ pub fn train(cfg: &TrainConfig, run: &Path, device: &Device, resume: bool, halt_
         };
         println!(
             "epoch {epoch}/{}  train loss {:.4} acc {:.2}%{valid_text}  lr {:.2e}  {:.1}s  {:.0} img/s",
-            cfg.epochs, m.train_loss, 100.0 * m.train_acc, m.lr, m.seconds, m.images_per_sec
+            cfg.epochs,
+            m.train_loss,
+            100.0 * m.train_acc,
+            m.lr,
+            m.seconds,
+            m.images_per_sec
         );
         if halt_after.is_some_and(|n| epoch >= n && epoch < cfg.epochs) {
             return Ok(None);

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::config::{Overrides, TrainConfig};
@@ -90,11 +90,18 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<(TrainConfig, PathBuf, bool)> {
         }
         let o = &cli.overrides;
         let changed = [
-            ("dataset", o.dataset.is_some()), ("batch-size", o.batch_size.is_some()), ("lr", o.lr.is_some()),
-            ("optimizer", o.optimizer.is_some()), ("momentum", o.momentum.is_some()),
-            ("weight-decay", o.weight_decay.is_some()), ("cosine", o.cosine.is_some()), ("seed", o.seed.is_some()),
-            ("valid-fraction", o.valid_fraction.is_some()), ("limit-train", o.limit_train.is_some()),
-            ("limit-test", o.limit_test.is_some()), ("shift", o.shift.is_some()),
+            ("dataset", o.dataset.is_some()),
+            ("batch-size", o.batch_size.is_some()),
+            ("lr", o.lr.is_some()),
+            ("optimizer", o.optimizer.is_some()),
+            ("momentum", o.momentum.is_some()),
+            ("weight-decay", o.weight_decay.is_some()),
+            ("cosine", o.cosine.is_some()),
+            ("seed", o.seed.is_some()),
+            ("valid-fraction", o.valid_fraction.is_some()),
+            ("limit-train", o.limit_train.is_some()),
+            ("limit-test", o.limit_test.is_some()),
+            ("shift", o.shift.is_some()),
         ];
         if let Some((flag, _)) = changed.iter().find(|(_, set)| *set) {
             bail!("--{flag} cannot change when resuming: {} fixes it", run.join("config.toml").display());
@@ -150,7 +157,11 @@ where
     let images: f64 = outcome.history.iter().map(|m| m.images_per_sec * m.seconds).sum();
     println!(
         "test accuracy {:.2}% (loss {:.4}) after {} epochs; training {:.1}s at {:.0} img/s",
-        100.0 * outcome.test.accuracy, outcome.test.loss, cfg.epochs, seconds, images / seconds.max(1e-9)
+        100.0 * outcome.test.accuracy,
+        outcome.test.loss,
+        cfg.epochs,
+        seconds,
+        images / seconds.max(1e-9)
     );
     if let Some((epoch, best)) = &outcome.best {
         println!("best-validation weights (epoch {epoch}): test accuracy {:.2}%", 100.0 * best.accuracy);
@@ -166,6 +177,11 @@ where
     });
     run_dir::write_atomic(&run.join("results.json"), serde_json::to_string_pretty(&results)?.as_bytes())
         .context("saving results")?;
-    println!("run saved in {}; try: cargo run --release -p infer -- {} --checkpoint {} <image.png>", run.display(), cfg.model, run.display());
+    println!(
+        "run saved in {}; try: cargo run --release -p infer -- {} --checkpoint {} <image.png>",
+        run.display(),
+        cfg.model,
+        run.display()
+    );
     Ok(())
 }

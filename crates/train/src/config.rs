@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::models::ModelKnobs;
@@ -145,8 +145,25 @@ impl TrainConfig {
         if o.data_dir.is_some() {
             self.data_dir = o.data_dir;
         }
-        apply!(self, o, model, dataset, epochs, batch_size, lr, optimizer, momentum, weight_decay, cosine, seed,
-            valid_fraction, limit_train, limit_test, shift, lenet);
+        apply!(
+            self,
+            o,
+            model,
+            dataset,
+            epochs,
+            batch_size,
+            lr,
+            optimizer,
+            momentum,
+            weight_decay,
+            cosine,
+            seed,
+            valid_fraction,
+            limit_train,
+            limit_test,
+            shift,
+            lenet
+        );
     }
 
     /// Reject values no run can use, naming the field.
@@ -158,8 +175,18 @@ impl TrainConfig {
         field("batch_size", self.batch_size >= 1, "must be at least 1", &self.batch_size)?;
         field("lr", self.lr.is_finite() && self.lr > 0.0, "must be a positive number", &self.lr)?;
         field("momentum", (0.0..1.0).contains(&self.momentum), "must lie in [0, 1)", &self.momentum)?;
-        field("weight_decay", self.weight_decay.is_finite() && self.weight_decay >= 0.0, "must be >= 0", &self.weight_decay)?;
-        field("valid_fraction", (0.0..0.9).contains(&self.valid_fraction), "must lie in [0, 0.9)", &self.valid_fraction)?;
+        field(
+            "weight_decay",
+            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+            "must be >= 0",
+            &self.weight_decay,
+        )?;
+        field(
+            "valid_fraction",
+            (0.0..0.9).contains(&self.valid_fraction),
+            "must lie in [0, 0.9)",
+            &self.valid_fraction,
+        )?;
         field("shift", self.shift <= 8, "must be at most 8 pixels", &self.shift)?;
         self.lenet.validate()
     }
@@ -214,9 +241,11 @@ mod tests {
 
     #[test]
     fn saved_config_round_trips() {
-        let mut cfg = TrainConfig::default();
-        cfg.data_dir = Some("/x".into());
-        cfg.lenet.dropout = 0.25;
+        let cfg = TrainConfig {
+            data_dir: Some("/x".into()),
+            lenet: ModelKnobs { dropout: 0.25, ..Default::default() },
+            ..Default::default()
+        };
         let back: TrainConfig = toml::from_str(&cfg.to_toml()).unwrap();
         assert_eq!(back, cfg);
     }
@@ -228,10 +257,15 @@ mod tests {
             cfg.apply(o);
             cfg.validate().unwrap_err().to_string()
         };
-        assert_eq!(bad(Overrides { lr: Some(-1.0), ..Default::default() }), "config field `lr`: must be a positive number, got -1");
+        assert_eq!(
+            bad(Overrides { lr: Some(-1.0), ..Default::default() }),
+            "config field `lr`: must be a positive number, got -1"
+        );
         assert!(bad(Overrides { batch_size: Some(0), ..Default::default() }).starts_with("config field `batch_size`"));
         let knobs = ModelKnobs { dropout: 1.5, ..Default::default() };
-        assert!(bad(Overrides { lenet: Some(knobs), ..Default::default() }).starts_with("config field `lenet.dropout`"));
+        assert!(
+            bad(Overrides { lenet: Some(knobs), ..Default::default() }).starts_with("config field `lenet.dropout`")
+        );
     }
 
     #[test]

@@ -19,7 +19,13 @@ pub struct Evaluation {
 }
 
 /// Evaluate `model` (in inference mode) on all of `dataset`, with batches from `batcher`.
-pub fn evaluate(model: &Classifier, dataset: &ImageDataset, batcher: &Batcher, batch_size: usize, label: &str) -> Evaluation {
+pub fn evaluate(
+    model: &Classifier,
+    dataset: &ImageDataset,
+    batcher: &Batcher,
+    batch_size: usize,
+    label: &str,
+) -> Evaluation {
     let k = dataset.num_classes();
     let mut confusion = vec![vec![0usize; k]; k];
     let loss_fn = CrossEntropyLossConfig::new().init(batcher.device());

@@ -18,7 +18,14 @@ pub fn to_csv(history: &[EpochMetrics]) -> String {
         writeln!(
             out,
             "{},{:.6},{:.6},{},{},{:.3e},{:.3},{:.1}",
-            m.epoch, m.train_loss, m.train_acc, opt(m.valid_loss), opt(m.valid_acc), m.lr, m.seconds, m.images_per_sec
+            m.epoch,
+            m.train_loss,
+            m.train_acc,
+            opt(m.valid_loss),
+            opt(m.valid_acc),
+            m.lr,
+            m.seconds,
+            m.images_per_sec
         )
         .expect("writing to a String cannot fail");
     }

@@ -12,11 +12,7 @@ pub const MODELS: &[&str] = &["lenet"];
 
 /// Fail with a one-line message unless `name` is a known model.
 pub fn check_model_name(name: &str) -> anyhow::Result<()> {
-    if MODELS.contains(&name) {
-        Ok(())
-    } else {
-        bail!("unknown model '{name}' (known: {})", MODELS.join(", "))
-    }
+    if MODELS.contains(&name) { Ok(()) } else { bail!("unknown model '{name}' (known: {})", MODELS.join(", ")) }
 }
 
 /// The `[lenet]` table of a config: LeNet-5's architecture knobs.

@@ -15,7 +15,8 @@ static REGISTER: Once = Once::new();
 fn register_font() {
     REGISTER.call_once(|| {
         // The font is a compile-time constant known to parse; a failure here is a build defect.
-        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).unwrap_or_else(|_| panic!("embedded font is invalid"));
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+            .unwrap_or_else(|_| panic!("embedded font is invalid"));
     });
 }
 

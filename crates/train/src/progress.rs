@@ -44,21 +44,35 @@ impl Progress {
             bar.set_prefix(label.clone());
             bar
         });
-        Progress { bar, plain_lines, label, total: total.max(1), next_line: 1, started: Instant::now(), last_line: Instant::now() }
+        Progress {
+            bar,
+            plain_lines,
+            label,
+            total: total.max(1),
+            next_line: 1,
+            started: Instant::now(),
+            last_line: Instant::now(),
+        }
     }
 
     /// Record that `done` steps are finished; `msg` describes the state (loss, accuracy, ...).
     pub fn update(&mut self, done: usize, msg: impl FnOnce() -> String) {
         if let Some(bar) = &self.bar {
             bar.set_position(done as u64);
-            if done % 10 == 0 || done == self.total {
+            if done.is_multiple_of(10) || done == self.total {
                 bar.set_message(msg());
             }
         } else if self.plain_lines && done * 10 >= self.next_line * self.total {
             let pct = done * 100 / self.total;
             if self.last_line.elapsed().as_secs_f64() >= MIN_SECONDS_BETWEEN_LINES && done < self.total {
                 self.last_line = Instant::now();
-                println!("{} {pct:>3}% {done}/{} {:.1}s {}", self.label, self.total, self.started.elapsed().as_secs_f64(), msg());
+                println!(
+                    "{} {pct:>3}% {done}/{} {:.1}s {}",
+                    self.label,
+                    self.total,
+                    self.started.elapsed().as_secs_f64(),
+                    msg()
+                );
             }
             while self.next_line * self.total <= done * 10 {
                 self.next_line += 1;

@@ -29,7 +29,8 @@ pub fn default_run_dir(model: &str, dataset: &str) -> PathBuf {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let base = PathBuf::from("runs").join(format!("{model}-{dataset}-{}", utc_stamp(secs)));
     // Two runs started in the same second get distinct folders.
-    (0..).map(|i| if i == 0 { base.clone() } else { PathBuf::from(format!("{}-{i}", base.display())) })
+    (0..)
+        .map(|i| if i == 0 { base.clone() } else { PathBuf::from(format!("{}-{i}", base.display())) })
         .find(|p| !p.exists())
         .expect("an unused name exists")
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use burn::tensor::Device;
 use rikai_data::Normalization;
 use serde::{Deserialize, Serialize};
@@ -70,7 +70,11 @@ pub fn resolve_checkpoint(path: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
 /// Load a trained classifier for inference: rebuild the architecture recorded in `run.json`
 /// and fill it with the checkpoint's weights. `expected_model` guards against loading, say, a
 /// ResNet checkpoint as LeNet.
-pub fn load_classifier(checkpoint: &Path, expected_model: &str, device: &Device) -> anyhow::Result<(Classifier, RunInfo)> {
+pub fn load_classifier(
+    checkpoint: &Path,
+    expected_model: &str,
+    device: &Device,
+) -> anyhow::Result<(Classifier, RunInfo)> {
     let (run, weights) = resolve_checkpoint(checkpoint)?;
     let info = RunInfo::load(&run)?;
     if info.config.model != expected_model {
