@@ -131,6 +131,9 @@ fn checkpoint_problems_are_named() {
     );
     let msg = error_of(train(&["lenet", "--resume", dir.path().to_str().unwrap()]));
     assert!(msg.contains("config.toml: cannot read"), "{msg}");
+    // A resumed run keeps its settings, except its length.
+    let msg = error_of(train(&["lenet", "--resume", run.to_str().unwrap(), "--lr", "0.1"]));
+    assert!(msg.starts_with("`lr` cannot change when resuming"), "{msg}");
     // An existing run is not overwritten by a new one.
     let msg = error_of(train(&["lenet", "--output", run.to_str().unwrap()]));
     assert!(msg.contains("already holds a run"), "{msg}");

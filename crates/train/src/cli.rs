@@ -80,6 +80,12 @@ fn default_config(model: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The name of the first setting in which `a` and `b` differ.
+fn first_difference(a: &TrainConfig, b: &TrainConfig) -> Option<String> {
+    let (a, b) = (toml::Table::try_from(a).ok()?, toml::Table::try_from(b).ok()?);
+    a.keys().chain(b.keys()).find(|k| a.get(*k) != b.get(*k)).cloned()
+}
+
 /// Build the merged configuration and the run directory from the parsed command line.
 pub fn resolve(cli: &Cli) -> anyhow::Result<(TrainConfig, PathBuf, bool)> {
     check_model_name(&cli.model)?;
@@ -88,29 +94,14 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<(TrainConfig, PathBuf, bool)> {
         if cfg.model != cli.model {
             bail!("{}: a '{}' run, not '{}'", run.display(), cfg.model, cli.model);
         }
-        let o = &cli.overrides;
-        let changed = [
-            ("dataset", o.dataset.is_some()),
-            ("batch-size", o.batch_size.is_some()),
-            ("lr", o.lr.is_some()),
-            ("optimizer", o.optimizer.is_some()),
-            ("momentum", o.momentum.is_some()),
-            ("weight-decay", o.weight_decay.is_some()),
-            ("cosine", o.cosine.is_some()),
-            ("seed", o.seed.is_some()),
-            ("valid-fraction", o.valid_fraction.is_some()),
-            ("limit-train", o.limit_train.is_some()),
-            ("limit-test", o.limit_test.is_some()),
-            ("shift", o.shift.is_some()),
-        ];
-        if let Some((flag, _)) = changed.iter().find(|(_, set)| *set) {
-            bail!("--{flag} cannot change when resuming: {} fixes it", run.join("config.toml").display());
-        }
-        if let Some(epochs) = o.epochs {
-            cfg.epochs = epochs;
-        }
-        if o.data_dir.is_some() {
-            cfg.data_dir = o.data_dir.clone();
+        // Only the length of the run and where its data lives may change; any other flag must
+        // leave the saved configuration as it is.
+        let saved = cfg.clone();
+        cfg.apply(cli.overrides.clone());
+        let mut rest = cfg.clone();
+        (rest.epochs, rest.data_dir) = (saved.epochs, saved.data_dir.clone());
+        if let Some(field) = first_difference(&rest, &saved) {
+            bail!("`{field}` cannot change when resuming: {} fixes it", run.join("config.toml").display());
         }
         cfg.validate()?;
         return Ok((cfg, run.clone(), true));
