@@ -11,4 +11,4 @@
 
 mod model;
 
-pub use model::{Activation, LeNet, LeNetConfig, Pooling};
+pub use model::{Activation, FEATURES, LeNet, LeNetConfig, Pooling};

@@ -1,6 +1,6 @@
 //! The supervised training loop for image classifiers.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -59,8 +59,6 @@ impl Data {
 /// What a finished run reports.
 #[derive(Clone, Debug)]
 pub struct Outcome {
-    /// The run directory.
-    pub run: PathBuf,
     /// Every epoch's metrics.
     pub history: Vec<EpochMetrics>,
     /// Test evaluation of the final weights.
@@ -259,5 +257,5 @@ pub fn train(
         }
         _ => None,
     };
-    Ok(Some(Outcome { run: run.to_path_buf(), history: state.history, test, best }))
+    Ok(Some(Outcome { history: state.history, test, best }))
 }
