@@ -8,6 +8,7 @@ use anyhow::anyhow;
 use plotters::prelude::*;
 
 use crate::checkpoint::EpochMetrics;
+use crate::run_dir::write_atomic;
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
@@ -52,9 +53,9 @@ pub fn line_charts(path: &Path, panels: &[Panel]) -> anyhow::Result<()> {
     let mut pixels = vec![0u8; (width * height * 3) as usize];
     draw(&mut pixels, (width, height), panels).map_err(|e| err(&e))?;
     let png = image::RgbImage::from_raw(width, height, pixels).expect("buffer matches the size");
-    let tmp = path.with_extension("png.tmp");
-    png.save_with_format(&tmp, image::ImageFormat::Png).map_err(|e| err(&e))?;
-    std::fs::rename(&tmp, path).map_err(|e| err(&e))
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    png.write_to(&mut bytes, image::ImageFormat::Png).map_err(|e| err(&e))?;
+    write_atomic(path, bytes.get_ref())
 }
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
