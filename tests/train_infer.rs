@@ -110,12 +110,12 @@ fn metrics_without_timing(run: &Path) -> Vec<String> {
 fn a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
     let (_a, straight) = temp_run();
     let (_b, killed) = temp_run();
-    let mut args = vec!["lenet", "--epochs", "3", "--shift", "1", "--output", straight.to_str().unwrap()];
+    let mut args = vec!["lenet", "--epochs", "3", "--crop-padding", "1", "--output", straight.to_str().unwrap()];
     args.extend_from_slice(QUICK);
     train(&args).unwrap();
 
     let mut args =
-        vec!["lenet", "--epochs", "3", "--shift", "1", "--halt-after", "1", "--output", killed.to_str().unwrap()];
+        vec!["lenet", "--epochs", "3", "--crop-padding", "1", "--halt-after", "1", "--output", killed.to_str().unwrap()];
     args.extend_from_slice(QUICK);
     train(&args).unwrap();
     assert_eq!(metrics_without_timing(&killed).len(), 2, "halted after one epoch");
@@ -135,7 +135,7 @@ fn a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
     // Killed during its first epoch, before any checkpoint: the resume starts over, identically.
     let (_d, early) = temp_run();
     let mut args =
-        vec!["lenet", "--epochs", "3", "--shift", "1", "--halt-after", "1", "--output", early.to_str().unwrap()];
+        vec!["lenet", "--epochs", "3", "--crop-padding", "1", "--halt-after", "1", "--output", early.to_str().unwrap()];
     args.extend_from_slice(QUICK);
     train(&args).unwrap();
     std::fs::remove_dir_all(early.join("checkpoints")).unwrap();

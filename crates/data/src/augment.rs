@@ -1,4 +1,5 @@
-//! Data augmentation on raw image bytes, before normalisation.
+//! Data augmentation on raw image bytes, before normalisation: random crops with zero padding
+//! and horizontal flips, the standard CIFAR recipe (He et al. 2016, section 4.2).
 
 use crate::{ImageDataset, Rng};
 
@@ -25,19 +26,47 @@ pub fn shift(image: &[u8], channels: usize, height: usize, width: usize, dx: isi
     out
 }
 
-/// The images at `indices`, each translated by a uniform random offset in
-/// `-max_shift..=max_shift` along both axes.
-pub fn random_shifts(dataset: &ImageDataset, indices: &[usize], max_shift: usize, rng: &mut Rng) -> ImageDataset {
-    let mut batch = dataset.subset(indices);
-    let n = batch.image_len();
-    let span = 2 * max_shift + 1;
-    for chunk in batch.pixels.chunks_exact_mut(n) {
-        let dx = rng.below(span) as isize - max_shift as isize;
-        let dy = rng.below(span) as isize - max_shift as isize;
-        let moved = shift(chunk, dataset.channels, dataset.height, dataset.width, dx, dy);
-        chunk.copy_from_slice(&moved);
+/// Mirror one CHW image left to right, in place.
+pub fn flip_horizontal(image: &mut [u8], width: usize) {
+    for row in image.chunks_exact_mut(width) {
+        row.reverse();
     }
-    batch
+}
+
+/// Which random transformations a training batch gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Augment {
+    /// Pad by this many zero pixels on every side and crop back to the original size at a
+    /// random place: the same as translating by up to this many pixels along each axis.
+    pub crop_padding: usize,
+    /// Mirror half of the images left to right (wrong for digits and text).
+    pub hflip: bool,
+}
+
+impl Augment {
+    /// Whether any transformation is on.
+    pub fn is_active(&self) -> bool {
+        self.crop_padding > 0 || self.hflip
+    }
+
+    /// The images at `indices`, each transformed with its own random draw from `rng`.
+    pub fn apply(&self, dataset: &ImageDataset, indices: &[usize], rng: &mut Rng) -> ImageDataset {
+        let mut batch = dataset.subset(indices);
+        let n = batch.image_len();
+        let span = 2 * self.crop_padding + 1;
+        for chunk in batch.pixels.chunks_exact_mut(n) {
+            if self.crop_padding > 0 {
+                let dx = rng.below(span) as isize - self.crop_padding as isize;
+                let dy = rng.below(span) as isize - self.crop_padding as isize;
+                let moved = shift(chunk, dataset.channels, dataset.height, dataset.width, dx, dy);
+                chunk.copy_from_slice(&moved);
+            }
+            if self.hflip && rng.below(2) == 1 {
+                flip_horizontal(chunk, dataset.width);
+            }
+        }
+        batch
+    }
 }
 
 #[cfg(test)]
@@ -58,7 +87,7 @@ mod tests {
     }
 
     #[test]
-    fn random_shifts_keep_labels_and_mass_for_small_moves() {
+    fn random_crops_keep_labels_and_mass_for_small_moves() {
         let mut pixels = vec![0u8; 2 * 49];
         pixels[24] = 9; // centre of image 0 (7x7)
         pixels[49 + 24] = 7;
@@ -70,9 +99,30 @@ mod tests {
             width: 7,
             class_names: vec!["x".into(); 5],
         };
-        let out = random_shifts(&ds, &[1, 0], 2, &mut Rng::new(5));
+        let out = Augment { crop_padding: 2, hflip: false }.apply(&ds, &[1, 0], &mut Rng::new(5));
         assert_eq!(out.labels, vec![4, 3]);
         assert_eq!(out.image(0).iter().map(|&p| p as u32).sum::<u32>(), 7);
         assert_eq!(out.image(1).iter().map(|&p| p as u32).sum::<u32>(), 9);
+    }
+
+    #[test]
+    fn flips_mirror_rows_and_happen_about_half_the_time() {
+        let mut img = vec![1, 2, 3, 4, 5, 6];
+        flip_horizontal(&mut img, 3);
+        assert_eq!(img, vec![3, 2, 1, 6, 5, 4]);
+        let ds = ImageDataset {
+            pixels: (0..200).flat_map(|_| [1u8, 0]).collect(),
+            labels: vec![0; 200],
+            channels: 1,
+            height: 1,
+            width: 2,
+            class_names: vec!["x".into()],
+        };
+        let all: Vec<usize> = (0..200).collect();
+        let out = Augment { crop_padding: 0, hflip: true }.apply(&ds, &all, &mut Rng::new(1));
+        let flipped = out.pixels.chunks_exact(2).filter(|p| p == &[0, 1]).count();
+        assert!((70..130).contains(&flipped), "{flipped}");
+        let again = Augment { crop_padding: 0, hflip: true }.apply(&ds, &all, &mut Rng::new(1));
+        assert_eq!(out, again, "seeded");
     }
 }

@@ -6,16 +6,16 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor};
-use rikai_data::{Batcher, ImageDataset, Normalization, Rng, augment};
+use rikai_data::augment::Augment;
+use rikai_data::{Batcher, FolderShape, ImageDataset, Normalization, Rng};
 
 use crate::checkpoint::{self, EpochMetrics, TrainState};
-use crate::config::{OptimizerKind, TrainConfig};
+use crate::config::TrainConfig;
 use crate::evaluate::{Evaluation, evaluate};
-use crate::models::{Classifier, InputSpec};
+use crate::models::{Classifier, InputSpec, trainable_params};
+use crate::optim::{build_optimizer, learning_rate};
 use crate::progress::Progress;
 use crate::run_info::RunInfo;
 use crate::{metrics, plot};
@@ -37,7 +37,8 @@ pub struct Data {
 impl Data {
     /// Load and split the dataset named in `cfg`.
     pub fn load(cfg: &TrainConfig) -> anyhow::Result<Data> {
-        let splits = rikai_data::load(&cfg.dataset, cfg.data_dir.as_deref())?;
+        let shape = FolderShape { channels: cfg.channels, size: cfg.image_size };
+        let splits = rikai_data::load_dataset(&cfg.dataset, cfg.data_dir.as_deref(), shape)?;
         let limit = |d: ImageDataset, n: usize| if n > 0 { d.take(n) } else { d };
         let full_train = limit(splits.train, cfg.limit_train);
         let test = limit(splits.test, cfg.limit_test);
@@ -65,25 +66,6 @@ pub struct Outcome {
     pub test: Evaluation,
     /// Epoch and test evaluation of the best-validation weights, when they differ from the final.
     pub best: Option<(usize, Evaluation)>,
-}
-
-fn build_optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
-    let decay = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32));
-    match cfg.optimizer {
-        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
-        OptimizerKind::Sgd => SgdConfig::new()
-            .with_momentum(Some(MomentumConfig::new().with_momentum(cfg.momentum)))
-            .with_weight_decay(decay)
-            .init(),
-    }
-}
-
-/// Learning rate at global step `step` of `total`: constant, or cosine-decayed to zero.
-pub fn learning_rate(cfg: &TrainConfig, step: usize, total: usize) -> f64 {
-    if !cfg.cosine || total == 0 {
-        return cfg.lr;
-    }
-    cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos())
 }
 
 /// Rewrite `metrics.csv` and `curves.png` from the history of `state`.
@@ -136,7 +118,7 @@ pub fn train(
 
     device.seed(cfg.seed);
     let train_device = device.clone().autodiff();
-    let mut model = Classifier::build(&cfg.model, &cfg.lenet, &data.input, &train_device)?;
+    let mut model = Classifier::build(cfg, &data.input, &train_device)?;
     let mut optim = build_optimizer(cfg);
     let mut state = TrainState { model: cfg.model.clone(), ..Default::default() };
     // A run stopped before its first checkpoint restarts from scratch: initialisation is
@@ -151,13 +133,18 @@ pub fn train(
         write_reports(run, &state)?;
         println!("resuming {} after epoch {} of {}", run.display(), state.epochs_done, cfg.epochs);
     }
-    println!("{}: {} parameters", cfg.model, model.num_params());
+    println!(
+        "{} ({}): {} parameters",
+        cfg.model,
+        cfg.variant.as_deref().unwrap_or("default"),
+        trainable_params(&model)
+    );
 
     let train_batcher = Batcher::new(data.normalization.clone(), train_device.clone());
     let eval_batcher = Batcher::new(data.normalization.clone(), device.clone());
     let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
     let steps_per_epoch = data.train.len().div_ceil(cfg.batch_size);
-    let total_steps = steps_per_epoch * cfg.epochs;
+    let augment = Augment { crop_padding: cfg.crop_padding, hflip: cfg.hflip };
 
     for epoch in state.epochs_done + 1..=cfg.epochs {
         // Every random stream of an epoch is a function of (seed, epoch): a resumed run
@@ -168,11 +155,11 @@ pub fn train(
         let started = Instant::now();
         let mut progress = Progress::new(format!("epoch {epoch}/{}", cfg.epochs), steps_per_epoch);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        let lr_start = learning_rate(cfg, (epoch - 1) * steps_per_epoch, total_steps);
+        let lr_start = learning_rate(cfg, (epoch - 1) * steps_per_epoch, steps_per_epoch);
         for (step, chunk) in order.chunks(cfg.batch_size).enumerate() {
-            let batch = if cfg.shift > 0 {
-                let shifted = augment::random_shifts(&data.train, chunk, cfg.shift, &mut rng);
-                train_batcher.batch(&shifted, &(0..chunk.len()).collect::<Vec<_>>())
+            let batch = if augment.is_active() {
+                let augmented = augment.apply(&data.train, chunk, &mut rng);
+                train_batcher.batch(&augmented, &(0..chunk.len()).collect::<Vec<_>>())
             } else {
                 train_batcher.batch(&data.train, chunk)
             };
@@ -187,7 +174,7 @@ pub fn train(
                 );
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let lr = learning_rate(cfg, (epoch - 1) * steps_per_epoch + step, total_steps);
+            let lr = learning_rate(cfg, (epoch - 1) * steps_per_epoch + step, steps_per_epoch);
             model = optim.step(lr, model, grads);
 
             let hits: Tensor<1, Int> = logits.argmax(1).flatten(0, 1).equal(batch.targets).int().sum();
@@ -251,7 +238,7 @@ pub fn train(
     let last = state.epochs_done;
     let best = match state.best_epoch {
         Some(epoch) if epoch != last => {
-            let weights = Classifier::build(&cfg.model, &cfg.lenet, &data.input, device)?;
+            let weights = Classifier::build(cfg, &data.input, device)?;
             let best_model = checkpoint::load_model(weights, &run.join("best.bpk"))?;
             Some((epoch, evaluate(&best_model, &data.test, &eval_batcher, 256, "test (best)")))
         }

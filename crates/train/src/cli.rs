@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::config::{Overrides, TrainConfig};
-use crate::models::check_model_name;
+use crate::models::{FAMILIES, check_model_name, resolve_variant};
 use crate::{classify, device, run_dir};
 
 /// Train a rikai model.
@@ -17,9 +17,10 @@ use crate::{classify, device, run_dir};
 #[derive(Debug, Parser)]
 #[command(name = "train", version)]
 pub struct Cli {
-    /// Model to train: lenet.
+    /// Model family to train: lenet, resnet or alexnet (`--model-variant` picks the depth or size).
     pub model: String,
-    /// TOML file of settings (default: configs/<model>.toml if present).
+    /// TOML file of settings (default: configs/<variant>.toml, else configs/<model>.toml, else the
+    /// family's default variant's file).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Run directory to create (default: runs/<model>-<dataset>-<UTC time>).
@@ -71,13 +72,16 @@ where
     }
 }
 
-/// The config file used when `--config` is not given: `configs/<model>.toml` in the current
-/// directory or in this checkout.
-fn default_config(model: &str) -> Option<PathBuf> {
-    let name = format!("{model}.toml");
-    [Path::new("configs").join(&name), Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs").join(&name)]
-        .into_iter()
-        .find(|p| p.is_file())
+/// The config file used when `--config` is not given: `configs/<variant>.toml`, else
+/// `configs/<model>.toml`, else the file of the family's default variant, each looked for in
+/// the current directory and then in this checkout.
+fn default_config(model: &str, variant: Option<&str>) -> Option<PathBuf> {
+    let variants = FAMILIES.iter().find(|f| f.name == model).map(|f| f.variants).unwrap_or_default();
+    // Another family's variant is left to `resolve_variant` to reject, not read as a config.
+    let own_variant = variant.filter(|v| variants.contains(v));
+    let names = own_variant.into_iter().chain([model]).chain(variants.first().copied());
+    let dirs = [PathBuf::from("configs"), Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs")];
+    names.flat_map(|n| dirs.iter().map(move |d| d.join(format!("{n}.toml")))).find(|p| p.is_file())
 }
 
 /// The name of the first setting in which `a` and `b` differ.
@@ -107,7 +111,8 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<(TrainConfig, PathBuf, bool)> {
         return Ok((cfg, run.clone(), true));
     }
     let mut cfg = TrainConfig { model: cli.model.clone(), ..Default::default() };
-    if let Some(path) = cli.config.clone().or_else(|| default_config(&cli.model)) {
+    let variant = cli.overrides.variant.as_deref();
+    if let Some(path) = cli.config.clone().or_else(|| default_config(&cli.model, variant)) {
         let file = TrainConfig::read_toml(&path)?;
         if let Some(model) = &file.model
             && model != &cli.model
@@ -118,8 +123,10 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<(TrainConfig, PathBuf, bool)> {
         println!("config: {}", path.display());
     }
     cfg.apply(cli.overrides.clone());
+    cfg.variant = Some(resolve_variant(&cfg.model, cfg.variant.as_deref())?);
     cfg.validate()?;
-    let run = cli.output.clone().unwrap_or_else(|| run_dir::default_run_dir(&cfg.model, &cfg.dataset));
+    let name = cfg.variant.as_deref().unwrap_or(&cfg.model);
+    let run = cli.output.clone().unwrap_or_else(|| run_dir::default_run_dir(name, &cfg.dataset));
     if run.join("checkpoints").exists() {
         bail!("{}: already holds a run; continue it with --resume {0} or choose another --output", run.display());
     }

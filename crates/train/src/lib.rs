@@ -3,7 +3,8 @@
 //! Shared by every model family: configuration merging ([`config`]), the model registry
 //! ([`models`]), run directories and atomic writes ([`run_dir`]), checkpoints that resume
 //! exactly ([`checkpoint`]), per-epoch metrics ([`metrics`]) and plots ([`plot`]), progress
-//! output ([`progress`]), backend selection ([`device`]) and the classifier loop ([`classify`]).
+//! output ([`progress`]), backend selection ([`device`]), optimizers and learning-rate schedules
+//! ([`optim`]) and the classifier loop ([`classify`]).
 //! The binary is thin: `main` calls [`cli::run`], which the end-to-end tests call in-process.
 
 pub mod checkpoint;
@@ -14,6 +15,7 @@ pub mod device;
 pub mod evaluate;
 pub mod metrics;
 pub mod models;
+pub mod optim;
 pub mod plot;
 pub mod progress;
 pub mod run_dir;

@@ -24,8 +24,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     result.with_context(|| format!("{}: cannot write", path.display()))
 }
 
-/// A fresh run directory name: `runs/<model>-<dataset>-<UTC date and time>`.
+/// A fresh run directory name: `runs/<model>-<dataset>-<UTC date and time>`; an image folder
+/// `folder:<path>` is named by its last component.
 pub fn default_run_dir(model: &str, dataset: &str) -> PathBuf {
+    let dataset = match dataset.strip_prefix(rikai_data::FOLDER_PREFIX) {
+        Some(path) => {
+            let name = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            format!("folder-{name}")
+        }
+        None => dataset.to_string(),
+    };
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let base = PathBuf::from("runs").join(format!("{model}-{dataset}-{}", utc_stamp(secs)));
     // Two runs started in the same second get distinct folders.

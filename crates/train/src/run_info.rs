@@ -80,7 +80,7 @@ pub fn load_classifier(
     if info.config.model != expected_model {
         bail!("{}: checkpoint of a '{}' model, not '{expected_model}'", checkpoint.display(), info.config.model);
     }
-    let model = Classifier::build(&info.config.model, &info.config.lenet, &info.input, device)?;
+    let model = Classifier::build(&info.config, &info.input, device)?;
     let model = load_model(model, &weights)?;
     Ok((model, info))
 }
