@@ -21,7 +21,8 @@ const NARROW_RESNET: &str = "optimizer = \"sgd\"\nlr = 0.05\nweight_decay = 5e-4
                              [resnet]\nwidth = 0.25\nstochastic_depth = 0.2\n";
 
 /// A small run on the embedded MNIST, at the learning rate of the model's config.
-const SMALL: &[&str] = &["--limit-train", "640", "--limit-test", "200", "--batch-size", "32", "--valid-fraction", "0.1"];
+const SMALL: &[&str] =
+    &["--limit-train", "640", "--limit-test", "200", "--batch-size", "32", "--valid-fraction", "0.1"];
 
 fn results(run: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()

@@ -114,8 +114,17 @@ fn a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
     args.extend_from_slice(QUICK);
     train(&args).unwrap();
 
-    let mut args =
-        vec!["lenet", "--epochs", "3", "--crop-padding", "1", "--halt-after", "1", "--output", killed.to_str().unwrap()];
+    let mut args = vec![
+        "lenet",
+        "--epochs",
+        "3",
+        "--crop-padding",
+        "1",
+        "--halt-after",
+        "1",
+        "--output",
+        killed.to_str().unwrap(),
+    ];
     args.extend_from_slice(QUICK);
     train(&args).unwrap();
     assert_eq!(metrics_without_timing(&killed).len(), 2, "halted after one epoch");

@@ -124,7 +124,8 @@ impl AlexNetConfig {
             let linear = LinearConfig::new(sizes[i], sizes[i + 1]);
             if i < 2 { linear.with_initializer(he.clone()) } else { linear }.init(device)
         });
-        let classifier = (0..7).map(|slot| CLASSIFIER_LINEAR.contains(&slot).then(|| linears.next().unwrap())).collect();
+        let classifier =
+            (0..7).map(|slot| CLASSIFIER_LINEAR.contains(&slot).then(|| linears.next().unwrap())).collect();
         AlexNet { features, classifier, dropout: DropoutConfig::new(self.dropout).init(), input: self.input }
     }
 }

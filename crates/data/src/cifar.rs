@@ -117,7 +117,10 @@ mod tests {
         bytes.truncate(bytes.len() - 100);
         std::fs::write(&path, &bytes).unwrap();
         let msg = read(&[&path], Labels::Ten, names(10)).unwrap_err().to_string();
-        assert!(msg.starts_with(&format!("{}: 6046 bytes is not a whole number of 3073-byte", path.display())), "{msg}");
+        assert!(
+            msg.starts_with(&format!("{}: 6046 bytes is not a whole number of 3073-byte", path.display())),
+            "{msg}"
+        );
         std::fs::write(&path, encode(Labels::Ten, &[1, 12], &vec![0; 2 * PIXELS])).unwrap();
         let msg = read(&[&path], Labels::Ten, names(10)).unwrap_err().to_string();
         assert!(msg.ends_with("record 1: label 12 out of range for 10 classes"), "{msg}");

@@ -23,6 +23,6 @@ pub use error::DataError;
 pub use image_file::{Invert, load_image};
 pub use rng::Rng;
 pub use sources::{
-    Archive, DatasetSpec, ENV_VAR, FOLDER_PREFIX, FileSpec, FolderShape, Format, SPECS, download, find_dataset_dir, load,
-    load_dataset,
+    Archive, DatasetSpec, ENV_VAR, FOLDER_PREFIX, FileSpec, FolderShape, Format, SPECS, download, find_dataset_dir,
+    load, load_dataset,
 };

@@ -178,7 +178,7 @@ pub const SPECS: &[DatasetSpec] = &[
             sha256: "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
             folder: "cifar-10-batches-bin",
         }),
-        hint: "run with --download (needs internet, 170 MB), or unpack cifar-10-binary.tar.gz into datasets/cifar-10/",
+        hint: "unpack cifar-10-binary.tar.gz (170 MB) into datasets/cifar-10/",
     },
     DatasetSpec {
         name: "cifar-100",
@@ -192,7 +192,7 @@ pub const SPECS: &[DatasetSpec] = &[
             sha256: "58a81ae192c23a4be8b1804d68e518ed807d710a4eb253b1f2a199162a40d8ec",
             folder: "cifar-100-binary",
         }),
-        hint: "run with --download (needs internet, 168 MB), or unpack cifar-100-binary.tar.gz into datasets/cifar-100/",
+        hint: "unpack cifar-100-binary.tar.gz (168 MB) into datasets/cifar-100/",
     },
 ];
 
@@ -258,8 +258,8 @@ pub fn find_dataset_dir(name: &str, data_dir: Option<&Path>) -> Result<PathBuf, 
         name: name.to_string(),
         looked: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
         hint: match spec.download_base.or(spec.archive.as_ref().map(|a| a.url)) {
-            Some(_) if !spec.hint.contains("--download") => format!("{}, or train with --download (needs internet)", spec.hint),
-            _ => spec.hint.to_string(),
+            Some(_) => format!("{}, or train with --download (needs internet)", spec.hint),
+            None => spec.hint.to_string(),
         },
     })
 }
@@ -292,7 +292,10 @@ pub fn load(name: &str, data_dir: Option<&Path>) -> Result<Splits, DataError> {
         let paths: Vec<PathBuf> = (0..spec.files.len()).map(path).collect();
         let (test, train) = paths.split_last().expect("CIFAR specs list files");
         let train: Vec<&Path> = train.iter().map(PathBuf::as_path).collect();
-        return Ok(Splits { train: cifar::read(&train, layout, names())?, test: cifar::read(&[test], layout, names())? });
+        return Ok(Splits {
+            train: cifar::read(&train, layout, names())?,
+            test: cifar::read(&[test], layout, names())?,
+        });
     }
     let split = |images: usize, labels: usize| -> Result<ImageDataset, DataError> {
         let (image_path, label_path) = (path(images), path(labels));
@@ -335,13 +338,10 @@ pub fn download(name: &str, dest: &Path) -> Result<(), DataError> {
         let file = archive.url.rsplit('/').next().unwrap_or("archive.tar.gz");
         let target = dest.join(file);
         fetch_checked(archive.url, &target, archive.sha256, spec.hint)?;
-        let status = Command::new("tar")
-            .arg("-xzf")
-            .arg(&target)
-            .arg("-C")
-            .arg(dest)
-            .status()
-            .map_err(|e| DataError::Download { url: archive.url.into(), problem: format!("cannot run tar: {e}") })?;
+        let status =
+            Command::new("tar").arg("-xzf").arg(&target).arg("-C").arg(dest).status().map_err(|e| {
+                DataError::Download { url: archive.url.into(), problem: format!("cannot run tar: {e}") }
+            })?;
         if !status.success() {
             return Err(DataError::invalid(&target, format!("tar exited with {status} while unpacking")));
         }

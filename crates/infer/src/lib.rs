@@ -28,7 +28,7 @@ pub enum InvertArg {
 #[derive(Debug, Parser)]
 #[command(name = "infer", version)]
 pub struct Cli {
-    /// Model family of the checkpoint: lenet.
+    /// Model family of the checkpoint: lenet, resnet or alexnet (the variant comes from the run).
     pub model: String,
     /// Run directory written by `train` (its best weights are used), or a checkpoint inside it.
     #[arg(long)]

@@ -77,11 +77,15 @@ pub struct ZeroPad {
 }
 
 impl Downsample {
-    fn new(shortcut: Shortcut, [inputs, outputs]: [usize; 2], stride: usize, batch_norm: bool, device: &Device) -> Self {
+    fn new(
+        shortcut: Shortcut,
+        [inputs, outputs]: [usize; 2],
+        stride: usize,
+        batch_norm: bool,
+        device: &Device,
+    ) -> Self {
         match shortcut {
-            Shortcut::Identity if outputs >= inputs => {
-                Downsample::ZeroPad(ZeroPad { stride, extra: outputs - inputs })
-            }
+            Shortcut::Identity if outputs >= inputs => Downsample::ZeroPad(ZeroPad { stride, extra: outputs - inputs }),
             _ => Downsample::Projection(ConvBn::new([inputs, outputs], 1, stride, batch_norm, device)),
         }
     }

@@ -198,7 +198,9 @@ impl ResNetConfig {
                     let drop = self.stochastic_depth * block_index as f64 / total_blocks as f64;
                     let stride = if stage > 0 && i == 0 { 2 } else { 1 };
                     let block = match self.block {
-                        BlockKind::Basic => Block::Basic(BasicBlock::new([channels, width], stride, opts, drop, device)),
+                        BlockKind::Basic => {
+                            Block::Basic(BasicBlock::new([channels, width], stride, opts, drop, device))
+                        }
                         BlockKind::Bottleneck => {
                             Block::Bottleneck(Bottleneck::new([channels, width], stride, opts, drop, device))
                         }

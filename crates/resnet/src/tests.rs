@@ -92,7 +92,10 @@ fn plain_networks_have_no_shortcut_and_behave_differently() {
     // Same weights, shortcut on or off: the outputs differ, so the wiring is really different.
     let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &d);
     let identity = ResNetConfig::resnet20(10, 3).init(&d);
-    let plain_same = ResNetConfig::resnet20(10, 3).with_shortcut(Shortcut::None).init(&d).load_record(identity.clone().into_record());
+    let plain_same = ResNetConfig::resnet20(10, 3)
+        .with_shortcut(Shortcut::None)
+        .init(&d)
+        .load_record(identity.clone().into_record());
     let a: Vec<f32> = identity.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
     let b: Vec<f32> = plain_same.forward(x).into_data().try_to_vec::<f32>().unwrap();
     assert!(a.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-4));

@@ -359,7 +359,10 @@ mod tests {
     #[test]
     fn flags_override_toml_which_overrides_defaults() {
         let mut cfg = TrainConfig::default();
-        cfg.apply(parse_toml("epochs = 3\nlr = 0.01\n[lenet]\nactivation = \"tanh\"\n[resnet]\nshortcut = \"none\"\n").unwrap());
+        cfg.apply(
+            parse_toml("epochs = 3\nlr = 0.01\n[lenet]\nactivation = \"tanh\"\n[resnet]\nshortcut = \"none\"\n")
+                .unwrap(),
+        );
         cfg.apply(Overrides { lr: Some(0.5), ..Default::default() });
         assert_eq!((cfg.epochs, cfg.lr, cfg.batch_size), (3, 0.5, 64));
         assert_eq!(cfg.lenet.activation, lenet::Activation::Tanh);

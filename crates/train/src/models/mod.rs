@@ -64,7 +64,9 @@ pub fn resolve_variant(model: &str, variant: Option<&str>) -> anyhow::Result<Str
     match variant {
         None => Ok(family.variants[0].to_string()),
         Some(v) if family.variants.contains(&v) => Ok(v.to_string()),
-        Some(v) => bail!("config field `variant`: {model} has no variant '{v}' (known: {})", family.variants.join(", ")),
+        Some(v) => {
+            bail!("config field `variant`: {model} has no variant '{v}' (known: {})", family.variants.join(", "))
+        }
     }
 }
 
@@ -253,6 +255,11 @@ mod tests {
         let mut c = cfg("resnet", Some("resnet50"));
         c.resnet.skip_span = 1;
         assert!(err(c, spec(3, 32)).starts_with("config field `resnet.skip_span`: 1 needs basic blocks"));
-        assert!(check_model_name("vgg").unwrap_err().to_string().starts_with("unknown model 'vgg' (known: lenet, resnet, alexnet)"));
+        assert!(
+            check_model_name("vgg")
+                .unwrap_err()
+                .to_string()
+                .starts_with("unknown model 'vgg' (known: lenet, resnet, alexnet)")
+        );
     }
 }
