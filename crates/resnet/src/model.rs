@@ -60,7 +60,8 @@ pub struct ResNetConfig {
     #[config(default = true)]
     pub batch_norm: bool,
     /// Stochastic depth: drop probability p_L of the last block; block l of L drops its branch
-    /// with probability l / L * p_L while training (Huang et al. 2016's linear decay). 0 disables it.
+    /// with probability l / L * p_L while training (Huang et al. 2016's linear decay). 0 disables it;
+    /// a plain network (no shortcut) has no branch to skip and ignores it.
     #[config(default = 0.0)]
     pub stochastic_depth: f64,
     /// Multiplies every width (stem and stages), rounded, at least 1 channel.
