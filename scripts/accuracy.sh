@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 # name | model | epochs | extra flags
 ROWS=(
   "lenet5|lenet|10|--crop-padding 1"
-  "alexnet-small|alexnet|4|--crop-padding 2 --hflip true"
+  "alexnet-small|alexnet|5|--crop-padding 2 --hflip true"
   "resnet20|resnet|6|--crop-padding 2 --hflip true"
 )
 filter="${1:-}"
