@@ -18,6 +18,16 @@ pub enum InputSize {
     Small,
 }
 
+impl InputSize {
+    /// Side of the feature map entering the classifier.
+    pub fn final_map_size(self) -> usize {
+        match self {
+            InputSize::ImageNet => 6,
+            InputSize::Small => 4,
+        }
+    }
+}
+
 /// Configuration of an [`AlexNet`].
 #[derive(Config, Debug)]
 pub struct AlexNetConfig {
@@ -82,14 +92,6 @@ impl AlexNetConfig {
             .with_hidden(1024)
     }
 
-    /// Side of the feature map entering the classifier.
-    pub fn final_map_size(&self) -> usize {
-        match self.input {
-            InputSize::ImageNet => 6,
-            InputSize::Small => 4,
-        }
-    }
-
     /// Build the network with freshly initialised weights on `device`.
     ///
     /// # Panics
@@ -118,7 +120,7 @@ impl AlexNetConfig {
         });
         let features = FEATURES.iter().map(|step| matches!(step, Step::Conv).then(|| convs.next().unwrap())).collect();
 
-        let side = self.final_map_size();
+        let side = self.input.final_map_size();
         let sizes = [channels[5] * side * side, self.hidden, self.hidden, self.num_classes];
         let mut linears = (0..3).map(|i| {
             let linear = LinearConfig::new(sizes[i], sizes[i + 1]);
@@ -165,10 +167,7 @@ impl AlexNet {
                 (Step::Conv, None) => unreachable!("every Conv slot holds a convolution"),
             };
         }
-        let side = match self.input {
-            InputSize::ImageNet => 6,
-            InputSize::Small => 4,
-        };
+        let side = self.input.final_map_size();
         adaptive_avg_pool2d(x, [side, side]).flatten(1, 3)
     }
 }

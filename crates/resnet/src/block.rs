@@ -212,19 +212,11 @@ impl BasicBlock {
         device: &Device,
     ) -> Self {
         let bn = opts.batch_norm;
-        let (skip, inner_skip) = if opts.skip_span == 1 {
-            (
-                Skip::new(opts.shortcut, [inputs, width], stride, bn, device),
-                Some(Skip::new(opts.shortcut, [width, width], 1, bn, device)),
-            )
-        } else {
-            (Skip::new(opts.shortcut, [inputs, width], stride, bn, device), None)
-        };
         BasicBlock {
             conv1: ConvBn::new([inputs, width], 3, stride, bn, device),
             conv2: ConvBn::new([width, width], 3, 1, bn, device),
-            skip,
-            inner_skip,
+            skip: Skip::new(opts.shortcut, [inputs, width], stride, bn, device),
+            inner_skip: (opts.skip_span == 1).then(|| Skip::new(opts.shortcut, [width, width], 1, bn, device)),
             drop: StochasticDepth::new(drop_prob),
         }
     }
