@@ -64,9 +64,9 @@ fn missing_dataset_says_how_to_get_it() {
 
 #[test]
 fn unknown_model_is_rejected_by_both_binaries() {
-    assert_eq!(error_of(train(&["lenet7"])), "unknown model 'lenet7' (known: lenet, resnet, alexnet)");
+    assert_eq!(error_of(train(&["lenet7"])), "unknown model 'lenet7' (known: lenet, resnet, alexnet, dcgan)");
     let msg = error_of(infer(&["vgg", "--checkpoint", "x", "a.png"]));
-    assert_eq!(msg, "unknown model 'vgg' (known: lenet, resnet, alexnet)");
+    assert_eq!(msg, "unknown model 'vgg' (known: lenet, resnet, alexnet, dcgan)");
 }
 
 #[test]
@@ -156,7 +156,10 @@ fn unreadable_images_are_named_and_fail_the_command() {
     ]));
     assert_eq!(msg, "1 of 2 images could not be classified");
     let device = burn::tensor::Device::flex();
-    let (model, info) = train::run_info::load_classifier(run, "lenet", &device).unwrap();
+    let (model, info) = {
+        let _guard = exclusive();
+        train::run_info::load_classifier(run, "lenet", &device).unwrap()
+    };
     let batcher = rikai_data::Batcher::new(info.normalization.clone(), device);
     let msg =
         format!("{:#}", infer::classify_image(&model, &info, &batcher, &bad, rikai_data::Invert::Auto).unwrap_err());

@@ -53,7 +53,10 @@ fn a_run_directory_holds_config_metrics_plot_and_checkpoints() {
 fn infer_converts_image_files_exactly_as_the_training_data() {
     let run = trained_run();
     let device = burn::tensor::Device::flex();
-    let (model, info) = load_classifier(run, "lenet", &device).unwrap();
+    let (model, info) = {
+        let _guard = exclusive();
+        load_classifier(run, "lenet", &device).unwrap()
+    };
     let batcher = Batcher::new(info.normalization.clone(), device);
     let test = rikai_data::load("mnist", None).unwrap().test;
     let dir = tempfile::tempdir().unwrap();
@@ -132,7 +135,8 @@ fn a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
     train(&["lenet", "--resume", killed.to_str().unwrap()]).unwrap();
 
     assert_eq!(metrics_without_timing(&killed), metrics_without_timing(&straight));
-    let state = |run: &Path| checkpoint::load_state(&checkpoint::latest(run).unwrap()).unwrap();
+    let state =
+        |run: &Path| -> checkpoint::TrainState { checkpoint::load_state(&checkpoint::latest(run).unwrap()).unwrap() };
     assert_eq!(state(&killed).epochs_done, 3);
     assert_eq!(state(&killed).best_epoch, state(&straight).best_epoch);
     let results = |run: &Path| -> serde_json::Value {

@@ -11,14 +11,22 @@ use std::sync::{Mutex, OnceLock};
 /// as it is in its own process.
 static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Hold burn's global random generator alone while the guard lives: for tests that initialise
+/// models themselves beside tests that train.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// `train <args>` as the binary would run it.
 pub fn train(args: &[&str]) -> anyhow::Result<()> {
-    let _guard = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = exclusive();
     train::cli::run(std::iter::once("train").chain(args.iter().copied()))
 }
 
-/// `infer <args>` as the binary would run it.
+/// `infer <args>` as the binary would run it (it initialises a model before loading weights
+/// into it, which draws from the shared generator, so it too runs alone).
 pub fn infer(args: &[&str]) -> anyhow::Result<()> {
+    let _guard = exclusive();
     infer::run(std::iter::once("infer").chain(args.iter().copied()))
 }
 

@@ -41,6 +41,25 @@ impl Rng {
         }
     }
 
+    /// A uniform number in [0, 1) with 53 random bits.
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// `n` draws from the standard normal distribution (Box-Muller): latent vectors and noise
+    /// that depend on a seed alone, not on a backend's generator.
+    pub fn normals(&mut self, n: usize) -> Vec<f32> {
+        let mut out = Vec::with_capacity(n + 1);
+        while out.len() < n {
+            let (u1, u2) = (1.0 - self.uniform(), self.uniform());
+            let radius = (-2.0 * u1.ln()).sqrt();
+            let angle = std::f64::consts::TAU * u2;
+            out.extend([(radius * angle.cos()) as f32, (radius * angle.sin()) as f32]);
+        }
+        out.truncate(n);
+        out
+    }
+
     /// `0..n` in a random order.
     pub fn permutation(&mut self, n: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..n).collect();
@@ -52,6 +71,21 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normals_have_unit_moments() {
+        let x = Rng::new(3).normals(100_001);
+        assert_eq!(x.len(), 100_001);
+        let n = x.len() as f64;
+        let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let kurtosis = x.iter().map(|&v| (v as f64 - mean).powi(4)).sum::<f64>() / n / var.powi(2);
+        assert!(
+            mean.abs() < 0.01 && (var - 1.0).abs() < 0.02 && (kurtosis - 3.0).abs() < 0.1,
+            "{mean} {var} {kurtosis}"
+        );
+        assert_eq!(Rng::new(3).normals(5), x[..5]);
+    }
 
     #[test]
     fn same_seed_same_stream() {

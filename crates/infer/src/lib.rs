@@ -1,17 +1,18 @@
-//! The `infer` binary's logic: load a checkpoint written by `train`, classify image files, or
-//! evaluate on a dataset's test split. `main` calls [`run`], as the end-to-end tests do.
+//! The `infer` binary's logic: load a checkpoint written by `train`, then classify image files
+//! or evaluate on a dataset's test split ([`classify`]), or draw samples, latent walks and the
+//! quality score of a generator ([`generate`]). `main` calls [`run`], as the end-to-end tests do.
+
+pub mod classify;
+pub mod generate;
+
+pub use classify::classify_image;
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::bail;
-use burn::tensor::activation::softmax;
 use clap::Parser;
-use rikai_data::{Batcher, ImageDataset, Invert, load_image};
 use train::cli::parse_args;
-use train::evaluate::{confusion_table, evaluate};
-use train::models::{Classifier, check_model_name};
-use train::run_info::{RunInfo, load_classifier};
+use train::models::{Task, task};
 
 /// How to treat the brightness of grayscale inputs.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -24,35 +25,62 @@ pub enum InvertArg {
     Never,
 }
 
-/// Classify images with a trained rikai model, or evaluate it on a test split.
+/// Classify images with a trained rikai model or evaluate it on a test split; draw samples from a
+/// trained generator, walk its latent space or score it.
 #[derive(Debug, Parser)]
 #[command(name = "infer", version)]
 pub struct Cli {
-    /// Model family of the checkpoint: lenet, resnet or alexnet (the variant comes from the run).
+    /// Model family of the checkpoint: lenet, resnet, alexnet or dcgan (the variant comes from the run).
     pub model: String,
-    /// Run directory written by `train` (its best weights are used), or a checkpoint inside it.
+    /// Run directory written by `train` (a classifier's best weights, a generator's latest), or a
+    /// checkpoint folder or weight file inside it.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Images to classify (PNG or JPEG, any size and colour mode).
+    /// Classifiers: images to classify (PNG or JPEG, any size and colour mode).
     pub images: Vec<PathBuf>,
-    /// Evaluate on the test split of the run's dataset and print accuracy and confusion matrix.
+    /// Classifiers: evaluate on the test split of the run's dataset and print accuracy and
+    /// confusion matrix.
     #[arg(long)]
     pub eval: bool,
-    /// Dataset for --eval (default: the one the model was trained on).
+    /// Dataset for --eval and --evaluate (default: the one the model was trained on).
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Folder holding the dataset files for --eval.
+    /// Folder holding the dataset files for --eval and --evaluate.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Number of most probable classes to print per image.
+    /// Classifiers: number of most probable classes to print per image.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
-    /// Brightness inversion of grayscale images.
+    /// Classifiers: brightness inversion of grayscale images.
     #[arg(long, value_enum, default_value_t = InvertArg::Auto)]
     pub invert: InvertArg,
     /// Backend and device: flex, ndarray, wgpu, vulkan, cuda or cuda:N.
     #[arg(long)]
     pub device: Option<String>,
+    /// Generators: images to draw (default 64 for a grid, 10,000 for --evaluate).
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Generators: seed of the latent vectors.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Generators: PNG file to write the grid or the latent walk to.
+    #[arg(long, default_value = "samples.png")]
+    pub out: PathBuf,
+    /// Generators: instead of a grid, walk in a straight line between two random latent points
+    /// in this many steps (default 10), one walk per row.
+    #[arg(long, num_args = 0..=1, default_missing_value = "10")]
+    pub interpolate: Option<usize>,
+    /// Generators: rows of the latent walk, each between two other points.
+    #[arg(long, default_value_t = 1)]
+    pub rows: usize,
+    /// Generators: score against real data (LeNet-FID, class shares, confidence) instead of
+    /// writing images; needs --classifier.
+    #[arg(long)]
+    pub evaluate: bool,
+    /// Generators: run directory of the LeNet-5 (`train lenet` on the same data) that judges
+    /// the images for --evaluate.
+    #[arg(long)]
+    pub classifier: Option<PathBuf>,
 }
 
 /// Everything `infer` does; `Err` is a one-line message for `main` to print.
@@ -62,96 +90,10 @@ where
     T: Into<OsString> + Clone,
 {
     let Some(cli) = parse_args::<Cli, _, _>(args)? else { return Ok(()) };
-    check_model_name(&cli.model)?;
-    if cli.images.is_empty() && !cli.eval {
-        bail!("nothing to do: give image files to classify, or --eval");
-    }
+    let task = task(&cli.model)?;
     let device = train::device::parse(cli.device.as_deref())?;
-    let (model, info) = load_classifier(&cli.checkpoint, &cli.model, &device)?;
-    let batcher = Batcher::new(info.normalization.clone(), device);
-    let failures = classify_files(&cli, &model, &info, &batcher);
-    if cli.eval {
-        let dataset = cli.dataset.clone().unwrap_or_else(|| info.config.dataset.clone());
-        let data_dir = cli.data_dir.clone().or_else(|| info.config.data_dir.clone());
-        let test = rikai_data::load(&dataset, data_dir.as_deref())?.test;
-        if (test.channels, test.height, test.width) != (info.input.channels, info.input.height, info.input.width) {
-            bail!(
-                "dataset '{dataset}' has {}x{}x{} images, the model takes {}x{}x{}",
-                test.channels,
-                test.height,
-                test.width,
-                info.input.channels,
-                info.input.height,
-                info.input.width
-            );
-        }
-        let result = evaluate(&model, &test, &batcher, 256, "evaluate");
-        println!(
-            "{dataset} test split: {} images, accuracy {:.2}%, loss {:.4}",
-            test.len(),
-            100.0 * result.accuracy,
-            result.loss
-        );
-        print!("{}", confusion_table(&result.confusion, &info.class_names));
+    match task {
+        Task::Classify => classify::run(&cli, device),
+        Task::Adversarial => generate::run(&cli, device),
     }
-    if failures > 0 {
-        bail!("{failures} of {} images could not be classified", cli.images.len());
-    }
-    Ok(())
-}
-
-/// Class probabilities of one image file, most probable first: the file is converted to the
-/// model's input shape and normalised exactly as the training images were.
-pub fn classify_image(
-    model: &Classifier,
-    info: &RunInfo,
-    batcher: &Batcher,
-    path: &Path,
-    invert: Invert,
-) -> anyhow::Result<Vec<(usize, f32)>> {
-    let spec = &info.input;
-    let pixels = load_image(path, spec.channels, spec.height, spec.width, invert)?;
-    // A one-image dataset goes through the same batcher, hence the same normalisation, as training.
-    let image = ImageDataset {
-        pixels,
-        labels: vec![0],
-        channels: spec.channels,
-        height: spec.height,
-        width: spec.width,
-        class_names: info.class_names.clone(),
-    };
-    let logits = model.forward(batcher.batch(&image, &[0]).images);
-    let probs: Vec<f32> =
-        softmax(logits, 1).into_data_as::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    Ok(ranked)
-}
-
-/// Print one line per image; report unreadable files on stderr and return how many failed.
-fn classify_files(cli: &Cli, model: &Classifier, info: &RunInfo, batcher: &Batcher) -> usize {
-    let invert = match cli.invert {
-        InvertArg::Auto => Invert::Auto,
-        InvertArg::Always => Invert::Always,
-        InvertArg::Never => Invert::Never,
-    };
-    let name = |c: usize| info.class_names.get(c).cloned().unwrap_or_else(|| c.to_string());
-    let mut failures = 0;
-    for path in &cli.images {
-        match classify_image(model, info, batcher, path, invert) {
-            Ok(ranked) => {
-                let top: Vec<String> = ranked
-                    .iter()
-                    .take(cli.top.max(1))
-                    .map(|&(c, p)| format!("{} {:.2}%", name(c), 100.0 * p))
-                    .collect();
-                println!("{}: {} ({})", path.display(), name(ranked[0].0), top.join(", "));
-            }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                failures += 1;
-            }
-        }
-    }
-    failures
 }

@@ -18,6 +18,7 @@ use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::{BurnpackStore, ModuleSnapshot};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::run_dir::write_atomic;
@@ -97,20 +98,37 @@ pub fn load_model<M: Module>(mut model: M, path: &Path) -> anyhow::Result<M> {
     Ok(model)
 }
 
-/// Save a full checkpoint after `state.epochs_done` epochs.
+/// Save a classifier's checkpoint after `state.epochs_done` epochs.
 pub fn save(run: &Path, model: &impl Module, optim: &ModuleOptimizer, state: &TrainState) -> anyhow::Result<()> {
+    save_with(run, state.epochs_done, state, |dir| {
+        save_model(model, &dir.join("model.bpk"))?;
+        save_optim(optim, &dir.join("optim.bpk"))
+    })
+}
+
+/// Write optimizer state to `path`.
+pub fn save_optim(optim: &ModuleOptimizer, path: &Path) -> anyhow::Result<()> {
+    optim.save(path).map_err(|e| anyhow::anyhow!("{}: cannot write optimizer state: {e}", path.display()))
+}
+
+/// Save a checkpoint after `epochs_done` epochs: `write_files` puts the weights and optimizer
+/// states into the folder it is given, `state` becomes its `state.json`. The folder only
+/// becomes the latest checkpoint once complete; older checkpoints are then removed.
+pub fn save_with(
+    run: &Path,
+    epochs_done: usize,
+    state: &impl Serialize,
+    write_files: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let root = checkpoints(run);
-    let name = format!("epoch-{:04}", state.epochs_done);
+    let name = format!("epoch-{epochs_done:04}");
     let tmp = root.join(format!(".{name}.tmp"));
     let dir = root.join(&name);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("{}: cannot remove", tmp.display()))?;
     }
     std::fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-    save_model(model, &tmp.join("model.bpk"))?;
-    optim
-        .save(tmp.join("optim.bpk"))
-        .map_err(|e| anyhow::anyhow!("{}: cannot write optimizer state: {e}", tmp.display()))?;
+    write_files(&tmp)?;
     write_atomic(&tmp.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
     if dir.exists() {
         // Left by a run killed after this rename but before `latest` moved: stale, not current.
@@ -149,14 +167,13 @@ pub fn latest(run: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Read the state of a checkpoint folder.
-pub fn load_state(dir: &Path) -> anyhow::Result<TrainState> {
+pub fn load_state<T: DeserializeOwned>(dir: &Path) -> anyhow::Result<T> {
     let path = dir.join("state.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
     serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: corrupt checkpoint state: {e}", path.display()))
 }
 
-/// Restore the optimizer state of a checkpoint folder into `optim`.
-pub fn load_optim(optim: ModuleOptimizer, dir: &Path) -> anyhow::Result<ModuleOptimizer> {
-    let path = dir.join("optim.bpk");
-    optim.load(&path).map_err(|e| anyhow::anyhow!("{}: corrupt optimizer state: {e}", path.display()))
+/// Restore the optimizer state saved at `path` into `optim`.
+pub fn load_optim(optim: ModuleOptimizer, path: &Path) -> anyhow::Result<ModuleOptimizer> {
+    optim.load(path).map_err(|e| anyhow::anyhow!("{}: corrupt optimizer state: {e}", path.display()))
 }

@@ -127,7 +127,7 @@ pub fn train(
     if let Some(dir) = checkpoint_dir {
         state = checkpoint::load_state(&dir)?;
         model = checkpoint::load_model(model, &dir.join("model.bpk"))?;
-        optim = checkpoint::load_optim(optim, &dir)?;
+        optim = checkpoint::load_optim(optim, &dir.join("optim.bpk"))?;
         // A run killed between its last checkpoint and the metrics update left them one epoch
         // behind; the checkpoint's history is the truth.
         write_reports(run, &state)?;

@@ -7,8 +7,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::config::{Overrides, TrainConfig};
-use crate::models::{FAMILIES, check_model_name, resolve_variant};
-use crate::{classify, device, run_dir};
+use crate::models::{FAMILIES, Task, check_model_name, resolve_variant, task};
+use crate::{classify, device, gan, run_dir};
 
 /// Train a rikai model.
 ///
@@ -17,7 +17,7 @@ use crate::{classify, device, run_dir};
 #[derive(Debug, Parser)]
 #[command(name = "train", version)]
 pub struct Cli {
-    /// Model family to train: lenet, resnet or alexnet (`--model-variant` picks the depth or size).
+    /// Model family to train: lenet, resnet, alexnet or dcgan (`--model-variant` picks the depth or size).
     pub model: String,
     /// TOML file of settings (default: configs/<variant>.toml, else configs/<model>.toml, else the
     /// family's default variant's file).
@@ -147,19 +147,37 @@ where
         rikai_data::download(&cfg.dataset, &dest)?;
     }
     let device = device::parse(cli.device.as_deref())?;
-    let Some(outcome) = classify::train(&cfg, &run, &device, resume, cli.halt_after)? else {
-        println!("halted as asked; continue with --resume {}", run.display());
-        return Ok(());
-    };
-    let seconds: f64 = outcome.history.iter().map(|m| m.seconds).sum();
-    let images: f64 = outcome.history.iter().map(|m| m.images_per_sec * m.seconds).sum();
+    match task(&cfg.model)? {
+        Task::Classify => train_classifier(&cfg, &run, &device, resume, cli.halt_after),
+        Task::Adversarial => train_gan(&cfg, &run, &device, resume, cli.halt_after),
+    }
+}
+
+fn halted(run: &Path) -> anyhow::Result<()> {
+    println!("halted as asked; continue with --resume {}", run.display());
+    Ok(())
+}
+
+/// Total seconds and mean throughput over epochs given as (seconds, images per second).
+fn totals(epochs: impl Iterator<Item = (f64, f64)>) -> (f64, f64) {
+    let (seconds, images) = epochs.fold((0.0, 0.0), |(s, i), (sec, ips)| (s + sec, i + sec * ips));
+    (seconds, images / f64::max(seconds, 1e-9))
+}
+
+fn train_classifier(
+    cfg: &TrainConfig,
+    run: &Path,
+    device: &burn::tensor::Device,
+    resume: bool,
+    halt_after: Option<usize>,
+) -> anyhow::Result<()> {
+    let Some(outcome) = classify::train(cfg, run, device, resume, halt_after)? else { return halted(run) };
+    let (seconds, throughput) = totals(outcome.history.iter().map(|m| (m.seconds, m.images_per_sec)));
     println!(
-        "test accuracy {:.2}% (loss {:.4}) after {} epochs; training {:.1}s at {:.0} img/s",
+        "test accuracy {:.2}% (loss {:.4}) after {} epochs; training {seconds:.1}s at {throughput:.0} img/s",
         100.0 * outcome.test.accuracy,
         outcome.test.loss,
         cfg.epochs,
-        seconds,
-        images / seconds.max(1e-9)
     );
     if let Some((epoch, best)) = &outcome.best {
         println!("best-validation weights (epoch {epoch}): test accuracy {:.2}%", 100.0 * best.accuracy);
@@ -169,7 +187,7 @@ where
         "test_loss": outcome.test.loss,
         "epochs": cfg.epochs,
         "train_seconds": seconds,
-        "train_images_per_sec": images / seconds.max(1e-9),
+        "train_images_per_sec": throughput,
         "best_epoch": outcome.best.as_ref().map(|(e, _)| e),
         "best_test_accuracy": outcome.best.as_ref().map(|(_, b)| b.accuracy),
     });
@@ -180,6 +198,37 @@ where
         run.display(),
         cfg.model,
         run.display()
+    );
+    Ok(())
+}
+
+fn train_gan(
+    cfg: &TrainConfig,
+    run: &Path,
+    device: &burn::tensor::Device,
+    resume: bool,
+    halt_after: Option<usize>,
+) -> anyhow::Result<()> {
+    let Some(history) = gan::train(cfg, run, device, resume, halt_after)? else { return halted(run) };
+    let (seconds, throughput) = totals(history.iter().map(|m| (m.seconds, m.images_per_sec)));
+    let last = history.last().context("a finished run has at least one epoch")?;
+    println!("{} epochs; training {seconds:.1}s at {throughput:.0} real img/s", cfg.epochs);
+    let results = serde_json::json!({
+        "epochs": cfg.epochs,
+        "d_loss": last.d_loss,
+        "g_loss": last.g_loss,
+        "d_real": last.d_real,
+        "d_fake": last.d_fake,
+        "diversity": last.diversity,
+        "train_seconds": seconds,
+        "train_images_per_sec": throughput,
+    });
+    run_dir::write_atomic(&run.join("results.json"), serde_json::to_string_pretty(&results)?.as_bytes())
+        .context("saving results")?;
+    println!(
+        "run saved in {0}; samples per epoch in {0}/samples/; try: cargo run --release -p infer -- {1} --checkpoint {0} --out grid.png",
+        run.display(),
+        cfg.model
     );
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::models::{AlexNetKnobs, LeNetKnobs, ResNetKnobs};
+use crate::models::{AlexNetKnobs, DcganKnobs, LeNetKnobs, ResNetKnobs};
 
 /// Optimizer choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -63,6 +63,9 @@ pub struct TrainConfig {
     pub optimizer: OptimizerKind,
     /// Momentum for SGD.
     pub momentum: f64,
+    /// Adam's (and AdamW's) decay rate of the first-moment estimate; DCGAN uses 0.5.
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
     /// Weight decay: L2 penalty for SGD and Adam, decoupled for AdamW.
     pub weight_decay: f64,
     /// Learning-rate schedule.
@@ -103,6 +106,9 @@ pub struct TrainConfig {
     /// AlexNet knobs.
     #[serde(default)]
     pub alexnet: AlexNetKnobs,
+    /// DCGAN knobs.
+    #[serde(default)]
+    pub dcgan: DcganKnobs,
 }
 
 fn default_image_size() -> usize {
@@ -113,6 +119,9 @@ fn default_channels() -> usize {
 }
 fn default_gamma() -> f64 {
     0.1
+}
+fn default_beta1() -> f64 {
+    0.9
 }
 
 impl Default for TrainConfig {
@@ -129,6 +138,7 @@ impl Default for TrainConfig {
             lr: 1e-3,
             optimizer: OptimizerKind::Adam,
             momentum: 0.9,
+            beta1: default_beta1(),
             weight_decay: 0.0,
             schedule: Schedule::Cosine,
             warmup_epochs: 0.0,
@@ -144,6 +154,7 @@ impl Default for TrainConfig {
             lenet: LeNetKnobs::default(),
             resnet: ResNetKnobs::default(),
             alexnet: AlexNetKnobs::default(),
+            dcgan: DcganKnobs::default(),
         }
     }
 }
@@ -182,6 +193,9 @@ pub struct Overrides {
     /// SGD momentum.
     #[arg(long)]
     pub momentum: Option<f64>,
+    /// Adam's first-moment decay rate.
+    #[arg(long)]
+    pub beta1: Option<f64>,
     /// Weight decay.
     #[arg(long)]
     pub weight_decay: Option<f64>,
@@ -227,6 +241,9 @@ pub struct Overrides {
     /// AlexNet knobs (TOML only).
     #[arg(skip)]
     pub alexnet: Option<AlexNetKnobs>,
+    /// DCGAN knobs (TOML only).
+    #[arg(skip)]
+    pub dcgan: Option<DcganKnobs>,
     /// The model family (TOML only; on the command line it is the first argument).
     #[arg(skip)]
     pub model: Option<String>,
@@ -257,6 +274,7 @@ impl TrainConfig {
             lr,
             optimizer,
             momentum,
+            beta1,
             weight_decay,
             schedule,
             warmup_epochs,
@@ -271,7 +289,8 @@ impl TrainConfig {
             hflip,
             lenet,
             resnet,
-            alexnet
+            alexnet,
+            dcgan
         );
     }
 
@@ -284,6 +303,7 @@ impl TrainConfig {
         field("batch_size", self.batch_size >= 1, "must be at least 1", &self.batch_size)?;
         field("lr", self.lr.is_finite() && self.lr > 0.0, "must be a positive number", &self.lr)?;
         field("momentum", (0.0..1.0).contains(&self.momentum), "must lie in [0, 1)", &self.momentum)?;
+        field("beta1", (0.0..1.0).contains(&self.beta1), "must lie in [0, 1)", &self.beta1)?;
         field(
             "weight_decay",
             self.weight_decay.is_finite() && self.weight_decay >= 0.0,
@@ -315,7 +335,8 @@ impl TrainConfig {
         }
         self.lenet.validate()?;
         self.resnet.validate()?;
-        self.alexnet.validate()
+        self.alexnet.validate()?;
+        self.dcgan.validate()
     }
 
     /// Read a TOML file of settings into [`Overrides`], with one-line errors naming the file.

@@ -4,7 +4,8 @@
 //! ([`models`]), run directories and atomic writes ([`run_dir`]), checkpoints that resume
 //! exactly ([`checkpoint`]), per-epoch metrics ([`metrics`]) and plots ([`plot`]), progress
 //! output ([`progress`]), backend selection ([`device`]), optimizers and learning-rate schedules
-//! ([`optim`]) and the classifier loop ([`classify`]).
+//! ([`optim`]), the classifier loop ([`classify`]), the adversarial loop ([`gan`]), sample grids
+//! ([`grid`]) and the quality score of generative models ([`quality`]).
 //! The binary is thin: `main` calls [`cli::run`], which the end-to-end tests call in-process.
 
 pub mod checkpoint;
@@ -13,11 +14,15 @@ pub mod cli;
 pub mod config;
 pub mod device;
 pub mod evaluate;
+pub mod gan;
+pub mod grid;
+pub mod linalg;
 pub mod metrics;
 pub mod models;
 pub mod optim;
 pub mod plot;
 pub mod progress;
+pub mod quality;
 pub mod run_dir;
 pub mod run_info;
 

@@ -13,10 +13,14 @@ pub fn build_optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     // burn clips each parameter tensor's gradient on its own (not the global norm).
     let clip = (cfg.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(cfg.grad_clip as f32));
     match cfg.optimizer {
-        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).with_grad_clipping(clip).init(),
-        OptimizerKind::Adamw => {
-            AdamWConfig::new().with_weight_decay(cfg.weight_decay as f32).with_grad_clipping(clip).init()
+        OptimizerKind::Adam => {
+            AdamConfig::new().with_beta_1(cfg.beta1 as f32).with_weight_decay(decay).with_grad_clipping(clip).init()
         }
+        OptimizerKind::Adamw => AdamWConfig::new()
+            .with_beta_1(cfg.beta1 as f32)
+            .with_weight_decay(cfg.weight_decay as f32)
+            .with_grad_clipping(clip)
+            .init(),
         OptimizerKind::Sgd => SgdConfig::new()
             .with_momentum(Some(MomentumConfig::new().with_momentum(cfg.momentum)))
             .with_weight_decay(decay)

@@ -1,4 +1,4 @@
-//! The architecture tables of a config (`[lenet]`, `[resnet]`, `[alexnet]`): the knobs of each
+//! The architecture tables of a config (`[lenet]`, `[resnet]`, `[alexnet]`, `[dcgan]`): the knobs of each
 //! model family beyond its variant.
 
 use anyhow::bail;
@@ -69,6 +69,24 @@ impl Default for AlexNetKnobs {
     }
 }
 
+/// The `[dcgan]` table: the widths of the generator and discriminator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DcganKnobs {
+    /// Length of the latent vector z.
+    pub latent_dim: usize,
+    /// Feature maps of the generator's finest hidden layer (doubling towards z).
+    pub generator_width: usize,
+    /// Feature maps of the discriminator's first layer (doubling towards the logit).
+    pub discriminator_width: usize,
+}
+
+impl Default for DcganKnobs {
+    fn default() -> Self {
+        DcganKnobs { latent_dim: 100, generator_width: 64, discriminator_width: 64 }
+    }
+}
+
 fn check(ok: bool, field: &str, what: &str, value: &dyn std::fmt::Display) -> anyhow::Result<()> {
     if ok { Ok(()) } else { bail!("config field `{field}`: {what}, got {value}") }
 }
@@ -101,6 +119,19 @@ impl AlexNetKnobs {
         check((0.0..1.0).contains(&self.dropout), "alexnet.dropout", "must lie in [0, 1)", &self.dropout)?;
         if let Some(h) = self.hidden {
             check(h >= 1, "alexnet.hidden", "must be at least 1", &h)?;
+        }
+        Ok(())
+    }
+}
+
+impl DcganKnobs {
+    /// Reject values the architecture cannot take, naming the field.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        check((1..=4096).contains(&self.latent_dim), "dcgan.latent_dim", "must lie in [1, 4096]", &self.latent_dim)?;
+        for (field, width) in
+            [("dcgan.generator_width", self.generator_width), ("dcgan.discriminator_width", self.discriminator_width)]
+        {
+            check((1..=1024).contains(&width), field, "must lie in [1, 1024]", &width)?;
         }
         Ok(())
     }

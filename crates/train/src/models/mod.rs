@@ -1,6 +1,7 @@
 //! The model registry: every architecture `train` and `infer` know, built from a config.
-//! Adding a model means one family entry, one enum variant and one constructor arm here;
-//! nothing else branches on it.
+//! Adding a classifier means one family entry, one enum variant and one constructor arm here;
+//! nothing else branches on it. Generative families name their task, which picks the training
+//! loop and the inference path.
 
 mod knobs;
 
@@ -9,13 +10,23 @@ use anyhow::bail;
 use burn::module::Module;
 use burn::store::ModuleSnapshot;
 use burn::tensor::{Device, Tensor};
+use dcgan::DcganConfig;
 use lenet::{LeNet, LeNetConfig};
 use resnet::{ResNet, ResNetConfig};
 use serde::{Deserialize, Serialize};
 
-pub use knobs::{AlexNetKnobs, LeNetKnobs, ResNetKnobs};
+pub use knobs::{AlexNetKnobs, DcganKnobs, LeNetKnobs, ResNetKnobs};
 
 use crate::config::TrainConfig;
+
+/// What a family's models do, which decides how they are trained and used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// Image classification: the supervised loop of [`crate::classify`].
+    Classify,
+    /// A generative adversarial network: the loop of [`crate::gan`].
+    Adversarial,
+}
 
 /// A model family as named on the command line, and its variants (the first is the default).
 #[derive(Debug)]
@@ -24,11 +35,13 @@ pub struct Family {
     pub name: &'static str,
     /// Variants, as `--model-variant` or `variant = "..."` name them; the first is the default.
     pub variants: &'static [&'static str],
+    /// How the family is trained and used.
+    pub task: Task,
 }
 
 /// Every model family.
 pub const FAMILIES: &[Family] = &[
-    Family { name: "lenet", variants: &["lenet5"] },
+    Family { name: "lenet", variants: &["lenet5"], task: Task::Classify },
     Family {
         name: "resnet",
         variants: &[
@@ -42,8 +55,10 @@ pub const FAMILIES: &[Family] = &[
             "resnet34",
             "resnet50",
         ],
+        task: Task::Classify,
     },
-    Family { name: "alexnet", variants: &["alexnet-small", "alexnet"] },
+    Family { name: "alexnet", variants: &["alexnet-small", "alexnet"], task: Task::Classify },
+    Family { name: "dcgan", variants: &["dcgan"], task: Task::Adversarial },
 ];
 
 fn family(name: &str) -> anyhow::Result<&'static Family> {
@@ -56,6 +71,11 @@ fn family(name: &str) -> anyhow::Result<&'static Family> {
 /// Fail with a one-line message unless `name` is a known model family.
 pub fn check_model_name(name: &str) -> anyhow::Result<()> {
     family(name).map(|_| ())
+}
+
+/// The task of model family `name`.
+pub fn task(name: &str) -> anyhow::Result<Task> {
+    family(name).map(|f| f.task)
 }
 
 /// The variant a run of `model` uses: `variant` if the family has it, else its default.
@@ -160,7 +180,7 @@ impl Classifier {
                 let config = base.with_width_multiplier(k.width).with_hidden(hidden).with_dropout(k.dropout);
                 Classifier::AlexNet(config.init(device))
             }
-            other => unreachable!("resolve_variant accepted model {other}"),
+            other => bail!("{other} is not an image classifier"),
         })
     }
 
@@ -176,6 +196,23 @@ impl Classifier {
             Classifier::AlexNet(m) => m.forward(images),
         }
     }
+}
+
+/// The DCGAN `cfg` describes, for images shaped like `input`.
+pub fn dcgan_config(cfg: &TrainConfig, input: &InputSpec) -> anyhow::Result<DcganConfig> {
+    let k = &cfg.dcgan;
+    let config = DcganConfig::new(input.height, input.channels)
+        .with_latent_dim(k.latent_dim)
+        .with_generator_width(k.generator_width)
+        .with_discriminator_width(k.discriminator_width);
+    if input.height != input.width || config.geometry().is_none() {
+        bail!(
+            "dcgan cannot generate {}x{} images: the side must be 4·2^n to 7·2^n (e.g. 28, 32, 64)",
+            input.height,
+            input.width
+        );
+    }
+    Ok(config)
 }
 
 /// Learned parameters, as papers count them: burn's `num_params` also counts batch norm's
@@ -201,7 +238,7 @@ mod tests {
     #[test]
     fn every_variant_builds_and_classifies() {
         let d = Device::flex();
-        for family in FAMILIES {
+        for family in FAMILIES.iter().filter(|f| f.task == Task::Classify) {
             for variant in family.variants {
                 let side = match *variant {
                     "alexnet" => 64,
@@ -259,7 +296,7 @@ mod tests {
             check_model_name("vgg")
                 .unwrap_err()
                 .to_string()
-                .starts_with("unknown model 'vgg' (known: lenet, resnet, alexnet)")
+                .starts_with("unknown model 'vgg' (known: lenet, resnet, alexnet, dcgan)")
         );
     }
 }
