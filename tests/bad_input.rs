@@ -64,9 +64,12 @@ fn missing_dataset_says_how_to_get_it() {
 
 #[test]
 fn unknown_model_is_rejected_by_both_binaries() {
-    assert_eq!(error_of(train(&["lenet7"])), "unknown model 'lenet7' (known: lenet, resnet, alexnet, dcgan)");
+    assert_eq!(
+        error_of(train(&["lenet7"])),
+        "unknown model 'lenet7' (known: lenet, resnet, alexnet, dcgan, diffusion)"
+    );
     let msg = error_of(infer(&["vgg", "--checkpoint", "x", "a.png"]));
-    assert_eq!(msg, "unknown model 'vgg' (known: lenet, resnet, alexnet, dcgan)");
+    assert_eq!(msg, "unknown model 'vgg' (known: lenet, resnet, alexnet, dcgan, diffusion)");
 }
 
 #[test]

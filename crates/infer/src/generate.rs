@@ -1,51 +1,105 @@
-//! Generators: sample grids, latent walks and the quality score.
+//! Generators (DCGAN and diffusion): sample grids, latent walks and the quality score.
+
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use burn::tensor::{Device, Tensor};
 use dcgan::Generator;
+use diffusion::Sampler;
 use rikai_data::{FolderShape, ImageDataset, Rng};
+use train::ddpm::{DiffusionModel, load_diffusion};
 use train::gan::{latents, load_generator};
 use train::grid::{to_dataset, write_grid};
+use train::models::Task;
 use train::progress::Progress;
 use train::quality::Judge;
 use train::run_info::RunInfo;
 
-use crate::Cli;
+use crate::{Cli, SamplerArg};
 
-/// Images generated per forward pass.
+/// Images generated per forward pass of a GAN.
 const CHUNK: usize = 500;
 
+/// A trained generative model of either kind.
+pub enum Model {
+    /// A DCGAN generator.
+    Gan(Generator),
+    /// A diffusion model with the sampler to run it with.
+    Diffusion(DiffusionModel, Sampler),
+}
+
+impl Model {
+    /// `n` images drawn with seed `seed`: the same seed gives the same images.
+    pub fn generate(
+        &self,
+        n: usize,
+        seed: u64,
+        class_names: &[String],
+        device: &Device,
+    ) -> anyhow::Result<ImageDataset> {
+        match self {
+            Model::Gan(g) => {
+                generate(g, latents(&mut Rng::new(seed), n, g.latent_dim(), device), class_names, "generating")
+            }
+            Model::Diffusion(model, sampler) => model.generate(n, seed, *sampler, class_names, "denoising"),
+        }
+    }
+}
+
 /// Write a grid or a latent walk, or score the generator, as `cli` asks.
-pub fn run(cli: &Cli, device: Device) -> anyhow::Result<()> {
+pub fn run(cli: &Cli, task: Task, device: Device) -> anyhow::Result<()> {
     if !cli.images.is_empty() || cli.eval {
         bail!(
             "{} generates images: use --out, --interpolate or --evaluate (image files and --eval are for classifiers)",
             cli.model
         );
     }
-    let (generator, info) = load_generator(&cli.checkpoint, &device)?;
+    let (model, info) = if task == Task::Diffusion {
+        if cli.interpolate.is_some() {
+            bail!(
+                "--interpolate walks a GAN's latent space; a diffusion model draws grids (--out) or is scored (--evaluate)"
+            );
+        }
+        if cli.steps == 0 || !(0.0..=1.0).contains(&cli.eta) {
+            bail!("--steps must be at least 1 and --eta lie in [0, 1]");
+        }
+        let sampler = match cli.sampler {
+            SamplerArg::Ddpm => Sampler::Ddpm,
+            SamplerArg::Ddim => Sampler::Ddim { steps: cli.steps, eta: cli.eta },
+        };
+        let (model, info) = load_diffusion(&cli.checkpoint, &device)?;
+        (Model::Diffusion(model, sampler), info)
+    } else {
+        let (generator, info) = load_generator(&cli.checkpoint, &device)?;
+        (Model::Gan(generator), info)
+    };
     if cli.evaluate {
-        return evaluate(cli, &generator, &info, &device);
+        return evaluate(cli, &model, &info, &device);
     }
-    let images = match cli.interpolate {
-        Some(steps) => {
+    let started = Instant::now();
+    let (images, columns) = match (&model, cli.interpolate) {
+        (Model::Gan(generator), Some(steps)) => {
             if steps < 2 || cli.rows < 1 {
                 bail!("--interpolate needs at least 2 steps and --rows at least 1");
             }
-            walk(&generator, cli.seed, steps, cli.rows, &device)
+            let z = walk(generator, cli.seed, steps, cli.rows, &device);
+            (generate(generator, z, &info.class_names, "generating")?, steps)
         }
-        None => {
+        _ => {
             let n = cli.samples.unwrap_or(64);
             if n == 0 {
                 bail!("--samples must be at least 1");
             }
-            latents(&mut Rng::new(cli.seed), n, generator.latent_dim(), &device)
+            (model.generate(n, cli.seed, &info.class_names, &device)?, (n as f64).sqrt().ceil() as usize)
         }
     };
-    let columns = cli.interpolate.unwrap_or_else(|| (images.dims()[0] as f64).sqrt().ceil() as usize);
-    let images = generate(&generator, images, &info.class_names, "generating")?;
     write_grid(&images, columns, &cli.out)?;
-    println!("wrote {} images ({columns} per row) to {}", images.len(), cli.out.display());
+    println!(
+        "wrote {} images ({columns} per row) to {} in {:.1}s",
+        images.len(),
+        cli.out.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -92,7 +146,7 @@ pub fn generate(
 }
 
 /// Score the generator against the real data of its run with a LeNet-5 judge.
-fn evaluate(cli: &Cli, generator: &Generator, info: &RunInfo, device: &Device) -> anyhow::Result<()> {
+fn evaluate(cli: &Cli, model: &Model, info: &RunInfo, device: &Device) -> anyhow::Result<()> {
     let Some(classifier) = &cli.classifier else {
         bail!("--evaluate needs --classifier <run directory of a LeNet-5 trained on the same data>");
     };
@@ -108,8 +162,10 @@ fn evaluate(cli: &Cli, generator: &Generator, info: &RunInfo, device: &Device) -
     // As many real training images as generated ones where the split has them, chosen by seed.
     let order = Rng::derive(cli.seed, 1).permutation(real.train.len());
     let real_train = real.train.subset(&order[..n.min(order.len())]);
-    let z = latents(&mut Rng::new(cli.seed), n, generator.latent_dim(), device);
-    let generated = generate(generator, z, &info.class_names, "generating")?;
+    let started = Instant::now();
+    let generated = model.generate(n, cli.seed, &info.class_names, device)?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!("generated {n} images in {seconds:.1}s ({:.2}s per 64)", seconds * 64.0 / n as f64);
     let quality = judge.score(&generated, &real_train, &real.test)?;
     print!("{}", quality.report(judge.class_names()));
     Ok(())

@@ -25,12 +25,22 @@ pub enum InvertArg {
     Never,
 }
 
+/// The reverse process of a diffusion model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SamplerArg {
+    /// Ancestral sampling through all T steps (Ho et al. 2020).
+    Ddpm,
+    /// DDIM (Song et al. 2021) in --steps steps.
+    Ddim,
+}
+
 /// Classify images with a trained rikai model or evaluate it on a test split; draw samples from a
 /// trained generator, walk its latent space or score it.
 #[derive(Debug, Parser)]
 #[command(name = "infer", version)]
 pub struct Cli {
-    /// Model family of the checkpoint: lenet, resnet, alexnet or dcgan (the variant comes from the run).
+    /// Model family of the checkpoint: lenet, resnet, alexnet, dcgan or diffusion (the variant
+    /// comes from the run).
     pub model: String,
     /// Run directory written by `train` (a classifier's best weights, a generator's latest), or a
     /// checkpoint folder or weight file inside it.
@@ -77,6 +87,15 @@ pub struct Cli {
     /// writing images; needs --classifier.
     #[arg(long)]
     pub evaluate: bool,
+    /// Diffusion: ddpm (all T steps, stochastic) or ddim (--steps steps).
+    #[arg(long, value_enum, default_value_t = SamplerArg::Ddim)]
+    pub sampler: SamplerArg,
+    /// Diffusion: DDIM steps.
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    /// Diffusion: DDIM's eta, the share of posterior noise kept (0: deterministic).
+    #[arg(long, default_value_t = 0.0)]
+    pub eta: f64,
     /// Generators: run directory of the LeNet-5 (`train lenet` on the same data) that judges
     /// the images for --evaluate.
     #[arg(long)]
@@ -94,6 +113,6 @@ where
     let device = train::device::parse(cli.device.as_deref())?;
     match task {
         Task::Classify => classify::run(&cli, device),
-        Task::Adversarial => generate::run(&cli, device),
+        Task::Adversarial | Task::Diffusion => generate::run(&cli, task, device),
     }
 }

@@ -166,6 +166,16 @@ pub fn latest(run: &Path) -> anyhow::Result<PathBuf> {
     latest_if_any(run)?.with_context(|| format!("{}: no checkpoint in this run", run.display()))
 }
 
+/// The error that stops a run whose loss became NaN or infinite at `step` of `epoch`: the
+/// checkpoints on disk are all from before, so the run can be continued with other settings.
+pub fn diverged(run: &Path, epoch: usize, step: usize, losses: &str) -> anyhow::Error {
+    let kept = match latest_if_any(run) {
+        Ok(Some(dir)) => format!("the last good checkpoint is kept in {}", dir.display()),
+        _ => "no checkpoint had been written yet".to_string(),
+    };
+    anyhow::anyhow!("training diverged at epoch {epoch}, step {step} ({losses}); {kept}; try a lower --lr")
+}
+
 /// Read the state of a checkpoint folder.
 pub fn load_state<T: DeserializeOwned>(dir: &Path) -> anyhow::Result<T> {
     let path = dir.join("state.json");

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
@@ -91,19 +91,7 @@ pub fn train(
         normalization: data.normalization.clone(),
         class_names: data.train.class_names.clone(),
     };
-    if resume {
-        let saved = RunInfo::load(run)?;
-        if saved.input != info.input || saved.normalization != info.normalization {
-            bail!(
-                "{}: the data no longer matches this run (different images or split)",
-                run.join("run.json").display()
-            );
-        }
-    } else {
-        std::fs::create_dir_all(run).with_context(|| format!("{}: cannot create run directory", run.display()))?;
-        crate::run_dir::write_atomic(&run.join("config.toml"), cfg.to_toml().as_bytes())?;
-        info.save(run)?;
-    }
+    crate::run_info::start_or_check(run, &info, resume)?;
     println!(
         "{}: {} train / {} valid / {} test images of {}x{}x{}; run directory {}",
         cfg.dataset,
@@ -167,11 +155,7 @@ pub fn train(
             let loss = loss_fn.forward(logits.clone(), batch.targets.clone());
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
-                bail!(
-                    "training diverged at epoch {epoch}, step {} (loss {loss_value}); the last good checkpoint is kept in {}; try a lower --lr",
-                    step + 1,
-                    run.display()
-                );
+                return Err(checkpoint::diverged(run, epoch, step + 1, &format!("loss {loss_value}")));
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let lr = learning_rate(cfg, (epoch - 1) * steps_per_epoch + step, steps_per_epoch);

@@ -8,7 +8,7 @@ use clap::Parser;
 
 use crate::config::{Overrides, TrainConfig};
 use crate::models::{FAMILIES, Task, check_model_name, resolve_variant, task};
-use crate::{classify, device, gan, run_dir};
+use crate::{classify, ddpm, device, gan, run_dir};
 
 /// Train a rikai model.
 ///
@@ -17,7 +17,8 @@ use crate::{classify, device, gan, run_dir};
 #[derive(Debug, Parser)]
 #[command(name = "train", version)]
 pub struct Cli {
-    /// Model family to train: lenet, resnet, alexnet or dcgan (`--model-variant` picks the depth or size).
+    /// Model family to train: lenet, resnet, alexnet, dcgan or diffusion (`--model-variant` picks
+    /// the depth or size).
     pub model: String,
     /// TOML file of settings (default: configs/<variant>.toml, else configs/<model>.toml, else the
     /// family's default variant's file).
@@ -150,6 +151,7 @@ where
     match task(&cfg.model)? {
         Task::Classify => train_classifier(&cfg, &run, &device, resume, cli.halt_after),
         Task::Adversarial => train_gan(&cfg, &run, &device, resume, cli.halt_after),
+        Task::Diffusion => train_diffusion(&cfg, &run, &device, resume, cli.halt_after),
     }
 }
 
@@ -227,6 +229,33 @@ fn train_gan(
         .context("saving results")?;
     println!(
         "run saved in {0}; samples per epoch in {0}/samples/; try: cargo run --release -p infer -- {1} --checkpoint {0} --out grid.png",
+        run.display(),
+        cfg.model
+    );
+    Ok(())
+}
+
+fn train_diffusion(
+    cfg: &TrainConfig,
+    run: &Path,
+    device: &burn::tensor::Device,
+    resume: bool,
+    halt_after: Option<usize>,
+) -> anyhow::Result<()> {
+    let Some(history) = ddpm::train(cfg, run, device, resume, halt_after)? else { return halted(run) };
+    let (seconds, throughput) = totals(history.iter().map(|m| (m.seconds, m.images_per_sec)));
+    let last = history.last().context("a finished run has at least one epoch")?;
+    println!("{} epochs, final loss {:.4}; training {seconds:.1}s at {throughput:.0} img/s", cfg.epochs, last.loss);
+    let results = serde_json::json!({
+        "epochs": cfg.epochs,
+        "loss": last.loss,
+        "train_seconds": seconds,
+        "train_images_per_sec": throughput,
+    });
+    run_dir::write_atomic(&run.join("results.json"), serde_json::to_string_pretty(&results)?.as_bytes())
+        .context("saving results")?;
+    println!(
+        "run saved in {0}; samples per epoch in {0}/samples/; try: cargo run --release -p infer -- {1} --checkpoint {0} --sampler ddim --steps 50 --out grid.png",
         run.display(),
         cfg.model
     );

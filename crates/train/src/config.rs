@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::models::{AlexNetKnobs, DcganKnobs, LeNetKnobs, ResNetKnobs};
+use crate::models::{AlexNetKnobs, DcganKnobs, DiffusionKnobs, LeNetKnobs, ResNetKnobs};
 
 /// Optimizer choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -109,6 +109,9 @@ pub struct TrainConfig {
     /// DCGAN knobs.
     #[serde(default)]
     pub dcgan: DcganKnobs,
+    /// Diffusion knobs.
+    #[serde(default)]
+    pub diffusion: DiffusionKnobs,
 }
 
 fn default_image_size() -> usize {
@@ -155,6 +158,7 @@ impl Default for TrainConfig {
             resnet: ResNetKnobs::default(),
             alexnet: AlexNetKnobs::default(),
             dcgan: DcganKnobs::default(),
+            diffusion: DiffusionKnobs::default(),
         }
     }
 }
@@ -244,6 +248,9 @@ pub struct Overrides {
     /// DCGAN knobs (TOML only).
     #[arg(skip)]
     pub dcgan: Option<DcganKnobs>,
+    /// Diffusion knobs (TOML only).
+    #[arg(skip)]
+    pub diffusion: Option<DiffusionKnobs>,
     /// The model family (TOML only; on the command line it is the first argument).
     #[arg(skip)]
     pub model: Option<String>,
@@ -290,7 +297,8 @@ impl TrainConfig {
             lenet,
             resnet,
             alexnet,
-            dcgan
+            dcgan,
+            diffusion
         );
     }
 
@@ -336,7 +344,8 @@ impl TrainConfig {
         self.lenet.validate()?;
         self.resnet.validate()?;
         self.alexnet.validate()?;
-        self.dcgan.validate()
+        self.dcgan.validate()?;
+        self.diffusion.validate()
     }
 
     /// Read a TOML file of settings into [`Overrides`], with one-line errors naming the file.

@@ -4,7 +4,7 @@
 //! ([`models`]), run directories and atomic writes ([`run_dir`]), checkpoints that resume
 //! exactly ([`checkpoint`]), per-epoch metrics ([`metrics`]) and plots ([`plot`]), progress
 //! output ([`progress`]), backend selection ([`device`]), optimizers and learning-rate schedules
-//! ([`optim`]), the classifier loop ([`classify`]), the adversarial loop ([`gan`]), sample grids
+//! ([`optim`]), the classifier loop ([`classify`]), the adversarial loop ([`gan`]), the diffusion loop ([`ddpm`]), sample grids
 //! ([`grid`]) and the quality score of generative models ([`quality`]).
 //! The binary is thin: `main` calls [`cli::run`], which the end-to-end tests call in-process.
 
@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod ddpm;
 pub mod device;
 pub mod evaluate;
 pub mod gan;

@@ -41,6 +41,49 @@ impl RunInfo {
     }
 }
 
+/// Begin a run in `run` (create it, save `config.toml` and `run.json`), or, when resuming,
+/// check that the data still looks as the run recorded.
+pub fn start_or_check(run: &Path, info: &RunInfo, resume: bool) -> anyhow::Result<()> {
+    if resume {
+        let saved = RunInfo::load(run)?;
+        if saved.input != info.input || saved.normalization != info.normalization {
+            bail!(
+                "{}: the data no longer matches this run (different images or split)",
+                run.join("run.json").display()
+            );
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(run).with_context(|| format!("{}: cannot create run directory", run.display()))?;
+    write_atomic(&run.join("config.toml"), info.config.to_toml().as_bytes())?;
+    info.save(run)
+}
+
+/// The model card and weight file `file` (e.g. `generator.bpk`) of a generative run of `model`:
+/// `checkpoint` names the run directory (its latest checkpoint), a checkpoint folder in it or
+/// the weight file itself.
+pub fn generative_checkpoint(checkpoint: &Path, model: &str, file: &str) -> anyhow::Result<(RunInfo, PathBuf)> {
+    if !checkpoint.exists() {
+        bail!("{}: no such checkpoint or run directory", checkpoint.display());
+    }
+    let run = checkpoint
+        .ancestors()
+        .find(|p| p.join("run.json").is_file())
+        .with_context(|| format!("{}: not a run directory or inside one (no run.json)", checkpoint.display()))?;
+    let info = RunInfo::load(run)?;
+    if info.config.model != model {
+        bail!("{}: checkpoint of a '{}' model, not '{model}'", checkpoint.display(), info.config.model);
+    }
+    let weights = if checkpoint.is_file() {
+        checkpoint.to_path_buf()
+    } else if checkpoint.join(file).is_file() {
+        checkpoint.join(file)
+    } else {
+        crate::checkpoint::latest(run)?.join(file)
+    };
+    Ok((info, weights))
+}
+
 /// Resolve `--checkpoint`: a run directory (its best weights, else its latest checkpoint), a
 /// checkpoint folder inside one, or a `.bpk` weight file inside one. Returns the run directory
 /// and the weight file.

@@ -11,7 +11,6 @@ mod report;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::activation::{log_sigmoid, sigmoid};
@@ -72,24 +71,7 @@ fn spread(images: &ImageDataset) -> f64 {
 /// weights), a checkpoint folder in one or a `generator.bpk`. Batch norm is in inference mode:
 /// its running statistics make an image depend on its latent vector alone.
 pub fn load_generator(checkpoint: &Path, device: &Device) -> anyhow::Result<(Generator, RunInfo)> {
-    if !checkpoint.exists() {
-        bail!("{}: no such checkpoint or run directory", checkpoint.display());
-    }
-    let run = checkpoint
-        .ancestors()
-        .find(|p| p.join("run.json").is_file())
-        .with_context(|| format!("{}: not a run directory or inside one (no run.json)", checkpoint.display()))?;
-    let info = RunInfo::load(run)?;
-    if info.config.model != "dcgan" {
-        bail!("{}: checkpoint of a '{}' model, not 'dcgan'", checkpoint.display(), info.config.model);
-    }
-    let weights = if checkpoint.is_file() {
-        checkpoint.to_path_buf()
-    } else if checkpoint.join("generator.bpk").is_file() {
-        checkpoint.join("generator.bpk")
-    } else {
-        checkpoint::latest(run)?.join("generator.bpk")
-    };
+    let (info, weights) = crate::run_info::generative_checkpoint(checkpoint, "dcgan", "generator.bpk")?;
     let generator = dcgan_config(&info.config, &info.input)?.init_generator(device);
     Ok((load_model(generator, &weights)?.valid(), info))
 }
@@ -113,15 +95,7 @@ pub fn train(
         normalization: normalization.clone(),
         class_names: data.train.class_names.clone(),
     };
-    if resume {
-        if RunInfo::load(run)?.input != info.input {
-            bail!("{}: the data no longer matches this run", run.join("run.json").display());
-        }
-    } else {
-        std::fs::create_dir_all(run).with_context(|| format!("{}: cannot create run directory", run.display()))?;
-        crate::run_dir::write_atomic(&run.join("config.toml"), cfg.to_toml().as_bytes())?;
-        info.save(run)?;
-    }
+    crate::run_info::start_or_check(run, &info, resume)?;
     let (c, h, w) = (data.input.channels, data.input.height, data.input.width);
     println!("{}: {} training images of {c}x{h}x{w}; run directory {}", cfg.dataset, data.train.len(), run.display());
 
@@ -188,13 +162,8 @@ pub fn train(
                 .try_into_vec::<f32>()
                 .map_err(|e| anyhow::anyhow!("reading losses: {e:?}"))?;
             if values.iter().any(|v| !v.is_finite()) {
-                bail!(
-                    "training diverged at epoch {epoch}, step {} (d_loss {}, g_loss {}); the last good checkpoint is kept in {}; try a lower --lr",
-                    step + 1,
-                    values[0],
-                    values[1],
-                    run.display()
-                );
+                let losses = format!("d_loss {:e}, g_loss {:e}", values[0], values[1]);
+                return Err(checkpoint::diverged(run, epoch, step + 1, &losses));
             }
             for (sum, v) in sums.iter_mut().zip(&values) {
                 *sum += *v as f64 * chunk.len() as f64;

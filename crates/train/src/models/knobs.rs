@@ -1,7 +1,9 @@
-//! The architecture tables of a config (`[lenet]`, `[resnet]`, `[alexnet]`, `[dcgan]`): the knobs of each
+//! The architecture tables of a config (`[lenet]`, `[resnet]`, `[alexnet]`, `[dcgan]`,
+//! `[diffusion]`): the knobs of each
 //! model family beyond its variant.
 
 use anyhow::bail;
+use diffusion::{Objective, ScheduleKind};
 use lenet::{Activation, Pooling};
 use resnet::Shortcut;
 use serde::{Deserialize, Serialize};
@@ -87,6 +89,53 @@ impl Default for DcganKnobs {
     }
 }
 
+/// The `[diffusion]` table: the UNet, the forward process and the weight average.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiffusionKnobs {
+    /// Feature maps at full resolution.
+    pub base_channels: usize,
+    /// Width multiplier per resolution level (each further level halves the side).
+    pub channel_mults: Vec<usize>,
+    /// Residual blocks per level on the way down.
+    pub blocks_per_level: usize,
+    /// Self-attention at the lowest resolution.
+    pub attention: bool,
+    /// Groups of the group norms.
+    pub groups: usize,
+    /// Dropout in the residual blocks.
+    pub dropout: f64,
+    /// linear (Ho et al.) or cosine (Nichol & Dhariwal) noise schedule.
+    pub noise_schedule: ScheduleKind,
+    /// Steps T of the forward process.
+    pub timesteps: usize,
+    /// epsilon (predict the noise) or v (predict the velocity).
+    pub objective: Objective,
+    /// Decay of the exponential moving average of the weights used for sampling (with a
+    /// warmup: min(decay, (1 + step) / (10 + step))).
+    pub ema_decay: f64,
+    /// DDIM steps of the sample grid drawn after every epoch.
+    pub sample_steps: usize,
+}
+
+impl Default for DiffusionKnobs {
+    fn default() -> Self {
+        DiffusionKnobs {
+            base_channels: 16,
+            channel_mults: vec![1, 2, 4],
+            blocks_per_level: 2,
+            attention: true,
+            groups: 8,
+            dropout: 0.0,
+            noise_schedule: ScheduleKind::Linear,
+            timesteps: 1000,
+            objective: Objective::Epsilon,
+            ema_decay: 0.995,
+            sample_steps: 50,
+        }
+    }
+}
+
 fn check(ok: bool, field: &str, what: &str, value: &dyn std::fmt::Display) -> anyhow::Result<()> {
     if ok { Ok(()) } else { bail!("config field `{field}`: {what}, got {value}") }
 }
@@ -134,5 +183,50 @@ impl DcganKnobs {
             check((1..=1024).contains(&width), field, "must lie in [1, 1024]", &width)?;
         }
         Ok(())
+    }
+}
+
+impl DiffusionKnobs {
+    /// Reject values the model cannot take, naming the field.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        check(
+            (1..=512).contains(&self.base_channels),
+            "diffusion.base_channels",
+            "must lie in [1, 512]",
+            &self.base_channels,
+        )?;
+        let mults = format!("{:?}", self.channel_mults);
+        check(
+            (1..=4).contains(&self.channel_mults.len()) && self.channel_mults.iter().all(|&m| (1..=16).contains(&m)),
+            "diffusion.channel_mults",
+            "must be 1 to 4 multipliers in [1, 16]",
+            &mults,
+        )?;
+        check(
+            (1..=4).contains(&self.blocks_per_level),
+            "diffusion.blocks_per_level",
+            "must lie in [1, 4]",
+            &self.blocks_per_level,
+        )?;
+        check(
+            self.groups >= 1 && self.channel_mults.iter().all(|m| (m * self.base_channels) % self.groups == 0),
+            "diffusion.groups",
+            "must divide every level's width (base_channels x multiplier)",
+            &self.groups,
+        )?;
+        check((0.0..1.0).contains(&self.dropout), "diffusion.dropout", "must lie in [0, 1)", &self.dropout)?;
+        check(
+            (2..=10_000).contains(&self.timesteps),
+            "diffusion.timesteps",
+            "must lie in [2, 10000]",
+            &self.timesteps,
+        )?;
+        check((0.0..1.0).contains(&self.ema_decay), "diffusion.ema_decay", "must lie in [0, 1)", &self.ema_decay)?;
+        check(
+            (1..=self.timesteps).contains(&self.sample_steps),
+            "diffusion.sample_steps",
+            "must lie in [1, timesteps]",
+            &self.sample_steps,
+        )
     }
 }

@@ -11,11 +11,12 @@ use burn::module::Module;
 use burn::store::ModuleSnapshot;
 use burn::tensor::{Device, Tensor};
 use dcgan::DcganConfig;
+use diffusion::UNetConfig;
 use lenet::{LeNet, LeNetConfig};
 use resnet::{ResNet, ResNetConfig};
 use serde::{Deserialize, Serialize};
 
-pub use knobs::{AlexNetKnobs, DcganKnobs, LeNetKnobs, ResNetKnobs};
+pub use knobs::{AlexNetKnobs, DcganKnobs, DiffusionKnobs, LeNetKnobs, ResNetKnobs};
 
 use crate::config::TrainConfig;
 
@@ -26,6 +27,8 @@ pub enum Task {
     Classify,
     /// A generative adversarial network: the loop of [`crate::gan`].
     Adversarial,
+    /// A denoising diffusion model: the loop of [`crate::ddpm`].
+    Diffusion,
 }
 
 /// A model family as named on the command line, and its variants (the first is the default).
@@ -59,6 +62,7 @@ pub const FAMILIES: &[Family] = &[
     },
     Family { name: "alexnet", variants: &["alexnet-small", "alexnet"], task: Task::Classify },
     Family { name: "dcgan", variants: &["dcgan"], task: Task::Adversarial },
+    Family { name: "diffusion", variants: &["ddpm"], task: Task::Diffusion },
 ];
 
 fn family(name: &str) -> anyhow::Result<&'static Family> {
@@ -215,6 +219,18 @@ pub fn dcgan_config(cfg: &TrainConfig, input: &InputSpec) -> anyhow::Result<Dcga
     Ok(config)
 }
 
+/// The UNet `cfg` describes, for images with `channels` channels.
+pub fn unet_config(cfg: &TrainConfig, channels: usize) -> UNetConfig {
+    let k = &cfg.diffusion;
+    UNetConfig::new(channels)
+        .with_base_channels(k.base_channels)
+        .with_channel_mults(k.channel_mults.clone())
+        .with_blocks_per_level(k.blocks_per_level)
+        .with_attention(k.attention)
+        .with_groups(k.groups)
+        .with_dropout(k.dropout)
+}
+
 /// Learned parameters, as papers count them: burn's `num_params` also counts batch norm's
 /// running mean and variance, which are statistics, not parameters.
 pub fn trainable_params(model: &impl ModuleSnapshot) -> usize {
@@ -296,7 +312,7 @@ mod tests {
             check_model_name("vgg")
                 .unwrap_err()
                 .to_string()
-                .starts_with("unknown model 'vgg' (known: lenet, resnet, alexnet, dcgan)")
+                .starts_with("unknown model 'vgg' (known: lenet, resnet, alexnet, dcgan, diffusion)")
         );
     }
 }

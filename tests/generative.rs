@@ -1,5 +1,6 @@
-//! End to end for DCGAN: train a narrow GAN, resume it exactly, draw grids and latent walks
-//! with `infer`, and score generators with the LeNet-FID judge.
+//! End to end for the generative models: train a narrow DCGAN and a tiny diffusion model,
+//! resume each exactly, draw grids and latent walks with `infer`, and score generators with
+//! the LeNet-FID judge.
 
 mod common;
 
@@ -19,9 +20,16 @@ fn small_gan_config(dir: &Path) -> PathBuf {
     path
 }
 
+/// `train <model>` arguments for a 2-epoch run of `config` into `run` on a subset of MNIST.
+fn run_args<'a>(model: &'a str, config: &'a Path, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args =
+        vec![model, "--config", config.to_str().unwrap(), "--output", run.to_str().unwrap(), "--epochs", "2"];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn gan_args<'a>(config: &'a Path, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["dcgan", "--config", config.to_str().unwrap(), "--output", run.to_str().unwrap()];
-    args.extend_from_slice(&["--epochs", "2", "--limit-train", "512", "--batch-size", "64"]);
+    let mut args = run_args("dcgan", config, run, &["--limit-train", "512", "--batch-size", "64"]);
     args.extend_from_slice(extra);
     args
 }
@@ -103,6 +111,80 @@ fn dcgan_trains_writes_samples_and_resumes_exactly() {
     assert!(e.starts_with("dcgan generates images"), "{e}");
     let e = error_of(infer(&["dcgan", "--checkpoint", run, "--interpolate", "1"]));
     assert!(e.starts_with("--interpolate needs at least 2 steps"), "{e}");
+}
+
+/// A tiny diffusion config: a two-level UNet and a 50-step forward process.
+fn tiny_diffusion_config(dir: &Path) -> PathBuf {
+    let path = dir.join("diffusion.toml");
+    let body = "model = \"diffusion\"\noptimizer = \"adam\"\nlr = 1e-3\nschedule = \"constant\"\nvalid_fraction = 0.0\n\
+                [diffusion]\nbase_channels = 8\nchannel_mults = [1, 2]\nblocks_per_level = 1\ngroups = 4\n\
+                timesteps = 50\nsample_steps = 5\nobjective = \"v\"\nnoise_schedule = \"cosine\"\n";
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn diffusion_trains_resumes_exactly_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_diffusion_config(dir.path());
+    let small = ["--limit-train", "192", "--batch-size", "32"];
+    let straight = dir.path().join("straight");
+    train(&run_args("diffusion", &config, &straight, &small)).unwrap();
+    let metrics = std::fs::read_to_string(straight.join("metrics.csv")).unwrap();
+    let lines: Vec<&str> = metrics.lines().collect();
+    assert_eq!(lines[0], "epoch,loss,lr,seconds,images_per_sec");
+    let loss = |line: &str| line.split(',').nth(1).unwrap().parse::<f64>().unwrap();
+    assert!(loss(lines[2]) < loss(lines[1]), "the denoising loss falls: {metrics}");
+    for file in
+        ["samples/epoch-0002.png", "curves.png", "checkpoints/epoch-0002/ema.bpk", "checkpoints/epoch-0002/unet.bpk"]
+    {
+        assert!(straight.join(file).is_file(), "{file} written");
+    }
+
+    let killed = dir.path().join("killed");
+    let mut args = run_args("diffusion", &config, &killed, &small);
+    args.extend_from_slice(&["--halt-after", "1"]);
+    train(&args).unwrap();
+    train(&["diffusion", "--resume", killed.to_str().unwrap()]).unwrap();
+    let strip = |run: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        text.lines().map(|l| l.split(',').take(3).collect::<Vec<_>>().join(",")).collect()
+    };
+    assert_eq!(strip(&killed), strip(&straight), "resumed exactly");
+
+    let grid = |run: &Path, sampler: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        let mut a = vec!["diffusion", "--checkpoint", run.to_str().unwrap(), "--samples", "9", "--seed", "3"];
+        a.extend_from_slice(sampler);
+        a.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        infer(&a).unwrap();
+        std::fs::read(out).unwrap()
+    };
+    let ddim = grid(&straight, &["--sampler", "ddim", "--steps", "10"], "ddim.png");
+    assert_eq!(ddim, grid(&killed, &["--sampler", "ddim", "--steps", "10"], "ddim-resumed.png"));
+    let ddpm = grid(&straight, &["--sampler", "ddpm"], "ddpm.png");
+    assert_ne!(ddim, ddpm, "the samplers differ");
+    assert_eq!(ddpm, grid(&straight, &["--sampler", "ddpm"], "ddpm-again.png"), "seeded");
+    let img = image::load_from_memory(&ddpm).unwrap();
+    assert_eq!((img.width(), img.height()), (3 * 58 + 2, 3 * 58 + 2));
+
+    let run = straight.to_str().unwrap();
+    let e = error_of(infer(&["diffusion", "--checkpoint", run, "--interpolate", "5"]));
+    assert!(e.starts_with("--interpolate walks a GAN's latent space"), "{e}");
+    let e = error_of(infer(&["dcgan", "--checkpoint", run]));
+    assert!(e.ends_with("checkpoint of a 'diffusion' model, not 'dcgan'"), "{e}");
+    let e = error_of(infer(&["diffusion", "--checkpoint", run, "--steps", "0"]));
+    assert!(e.starts_with("--steps must be at least 1"), "{e}");
+}
+
+#[test]
+fn divergence_stops_the_run_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_gan_config(dir.path());
+    let run = dir.path().join("diverged");
+    let e = error_of(train(&gan_args(&config, &run, &["--optimizer", "sgd", "--lr", "1e6"])));
+    assert!(e.starts_with("training diverged at epoch 1, step "), "{e}");
+    assert!(e.ends_with("no checkpoint had been written yet; try a lower --lr"), "{e}");
 }
 
 #[test]
