@@ -19,7 +19,7 @@ pub fn run(cli: &Cli, device: Device) -> anyhow::Result<()> {
     }
     let (model, info) = load_classifier(&cli.checkpoint, &cli.model, &device)?;
     let batcher = Batcher::new(info.normalization.clone(), device);
-    let failures = classify_files(&cli, &model, &info, &batcher);
+    let failures = classify_files(cli, &model, &info, &batcher);
     if cli.eval {
         let dataset = cli.dataset.clone().unwrap_or_else(|| info.config.dataset.clone());
         let data_dir = cli.data_dir.clone().or_else(|| info.config.data_dir.clone());

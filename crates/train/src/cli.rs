@@ -193,14 +193,14 @@ fn train_classifier(
         "best_epoch": outcome.best.as_ref().map(|(e, _)| e),
         "best_test_accuracy": outcome.best.as_ref().map(|(_, b)| b.accuracy),
     });
-    run_dir::write_atomic(&run.join("results.json"), serde_json::to_string_pretty(&results)?.as_bytes())
+    finish(run, &results, &format!("{} --checkpoint {} <image.png>", cfg.model, run.display()))
+}
+
+/// Save `results.json` and say where the run is and how to use it (`try` holds infer's arguments).
+fn finish(run: &Path, results: &serde_json::Value, try_args: &str) -> anyhow::Result<()> {
+    run_dir::write_atomic(&run.join("results.json"), serde_json::to_string_pretty(results)?.as_bytes())
         .context("saving results")?;
-    println!(
-        "run saved in {}; try: cargo run --release -p infer -- {} --checkpoint {} <image.png>",
-        run.display(),
-        cfg.model,
-        run.display()
-    );
+    println!("run saved in {}; try: cargo run --release -p infer -- {try_args}", run.display());
     Ok(())
 }
 
@@ -225,14 +225,7 @@ fn train_gan(
         "train_seconds": seconds,
         "train_images_per_sec": throughput,
     });
-    run_dir::write_atomic(&run.join("results.json"), serde_json::to_string_pretty(&results)?.as_bytes())
-        .context("saving results")?;
-    println!(
-        "run saved in {0}; samples per epoch in {0}/samples/; try: cargo run --release -p infer -- {1} --checkpoint {0} --out grid.png",
-        run.display(),
-        cfg.model
-    );
-    Ok(())
+    finish(run, &results, &format!("dcgan --checkpoint {} --out grid.png", run.display()))
 }
 
 fn train_diffusion(
@@ -252,12 +245,5 @@ fn train_diffusion(
         "train_seconds": seconds,
         "train_images_per_sec": throughput,
     });
-    run_dir::write_atomic(&run.join("results.json"), serde_json::to_string_pretty(&results)?.as_bytes())
-        .context("saving results")?;
-    println!(
-        "run saved in {0}; samples per epoch in {0}/samples/; try: cargo run --release -p infer -- {1} --checkpoint {0} --sampler ddim --steps 50 --out grid.png",
-        run.display(),
-        cfg.model
-    );
-    Ok(())
+    finish(run, &results, &format!("diffusion --checkpoint {} --sampler ddim --steps 50 --out grid.png", run.display()))
 }

@@ -16,6 +16,7 @@ pub mod ddpm;
 pub mod device;
 pub mod evaluate;
 pub mod gan;
+pub mod generative;
 pub mod grid;
 pub mod linalg;
 pub mod metrics;

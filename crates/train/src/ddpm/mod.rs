@@ -18,9 +18,8 @@ use rikai_data::{Batcher, ImageDataset, Rng};
 pub use report::{DiffusionEpoch, DiffusionState};
 
 use crate::checkpoint::{self, load_model, save_model};
-use crate::classify::Data;
 use crate::config::TrainConfig;
-use crate::gan::tanh_normalization;
+use crate::generative;
 use crate::grid::{to_dataset, write_grid};
 use crate::models::{trainable_params, unet_config};
 use crate::optim::{build_optimizer, learning_rate};
@@ -119,17 +118,10 @@ pub fn train(
     resume: bool,
     halt_after: Option<usize>,
 ) -> anyhow::Result<Option<Vec<DiffusionEpoch>>> {
-    let data = Data::load(&TrainConfig { valid_fraction: 0.0, ..cfg.clone() })?;
-    let normalization = tanh_normalization(data.input.channels);
-    let info = RunInfo {
-        config: cfg.clone(),
-        input: data.input.clone(),
-        normalization: normalization.clone(),
-        class_names: data.train.class_names.clone(),
-    };
-    crate::run_info::start_or_check(run, &info, resume)?;
+    let (data, info) = generative::prepare(cfg)?;
+    generative::start(run, &info, data.train.len(), resume)?;
     let (c, h, w) = (data.input.channels, data.input.height, data.input.width);
-    println!("{}: {} training images of {c}x{h}x{w}; run directory {}", cfg.dataset, data.train.len(), run.display());
+    let normalization = info.normalization.clone();
 
     device.seed(cfg.seed);
     let train_device = device.clone().autodiff();

@@ -16,13 +16,13 @@ use burn::optim::GradientsParams;
 use burn::tensor::activation::{log_sigmoid, sigmoid};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use dcgan::Generator;
-use rikai_data::{Batcher, ImageDataset, Normalization, Rng};
+use rikai_data::{Batcher, ImageDataset, Rng};
 
 pub use report::{GanEpoch, GanState};
 
 use crate::checkpoint::{self, load_model, save_model};
-use crate::classify::Data;
 use crate::config::TrainConfig;
+use crate::generative;
 use crate::grid::{to_dataset, write_grid};
 use crate::models::{dcgan_config, trainable_params};
 use crate::optim::{build_optimizer, learning_rate};
@@ -33,11 +33,6 @@ use crate::run_info::RunInfo;
 const GRID_SAMPLES: usize = 64;
 /// Below this diversity ratio the generator is reported as collapsed.
 const COLLAPSE_DIVERSITY: f64 = 0.25;
-
-/// Pixels scaled to [-1, 1], the range of the generator's tanh: (p/255 - 0.5) / 0.5.
-pub fn tanh_normalization(channels: usize) -> Normalization {
-    Normalization { mean: vec![0.5; channels], std: vec![0.5; channels] }
-}
 
 /// Mean binary cross-entropy of `logits` against an all-`real` target, computed stably as
 /// -log sigmoid(±logit).
@@ -85,19 +80,10 @@ pub fn train(
     resume: bool,
     halt_after: Option<usize>,
 ) -> anyhow::Result<Option<Vec<GanEpoch>>> {
-    // Every training image feeds the discriminator; there is nothing to validate.
-    let data = Data::load(&TrainConfig { valid_fraction: 0.0, ..cfg.clone() })?;
-    let normalization = tanh_normalization(data.input.channels);
+    let (data, info) = generative::prepare(cfg)?;
     let gan = dcgan_config(cfg, &data.input)?;
-    let info = RunInfo {
-        config: cfg.clone(),
-        input: data.input.clone(),
-        normalization: normalization.clone(),
-        class_names: data.train.class_names.clone(),
-    };
-    crate::run_info::start_or_check(run, &info, resume)?;
-    let (c, h, w) = (data.input.channels, data.input.height, data.input.width);
-    println!("{}: {} training images of {c}x{h}x{w}; run directory {}", cfg.dataset, data.train.len(), run.display());
+    generative::start(run, &info, data.train.len(), resume)?;
+    let normalization = info.normalization.clone();
 
     device.seed(cfg.seed);
     let train_device = device.clone().autodiff();
