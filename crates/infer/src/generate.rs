@@ -41,7 +41,7 @@ impl Model {
             Model::Gan(g) => {
                 generate(g, latents(&mut Rng::new(seed), n, g.latent_dim(), device), class_names, "generating")
             }
-            Model::Diffusion(model, sampler) => model.generate(n, seed, *sampler, class_names, "denoising"),
+            Model::Diffusion(model, sampler) => model.generate(n, seed, *sampler, class_names, Some("denoising")),
         }
     }
 }

@@ -55,20 +55,24 @@ impl DiffusionModel {
     }
 
     /// Generate `n` images with `sampler` from noise drawn by seed `seed` (the same seed gives
-    /// the same images on the same backend), reporting progress over the denoising steps.
+    /// the same images on the same backend). Progress over the denoising steps shows on a
+    /// terminal, and with a `log_label` also as plain lines in logs.
     pub fn generate(
         &self,
         n: usize,
         seed: u64,
         sampler: Sampler,
         class_names: &[String],
-        label: &str,
+        log_label: Option<&str>,
     ) -> anyhow::Result<ImageDataset> {
         let device = self.unet.devices().into_iter().next().context("a model without parameters")?;
         let [c, h, w] = self.shape;
         let steps = sampler.timesteps(self.schedule.len()).len();
         let chunks = n.div_ceil(CHUNK);
-        let mut progress = Progress::new(label, steps * chunks);
+        let mut progress = match log_label {
+            Some(label) => Progress::new(label, steps * chunks),
+            None => Progress::terminal_only("sampling", steps * chunks),
+        };
         let (mut start_noise, mut step_noise) = (Rng::derive(seed, 0), Rng::derive(seed, 1));
         let normal = |rng: &mut Rng, b: usize| {
             Tensor::<4>::from_data(TensorData::new(rng.normals(b * c * h * w), [b, c, h, w]), &device)
@@ -185,7 +189,7 @@ pub fn train(
 
         // The same noise every epoch, so the grids show the model converging.
         let model = DiffusionModel::new(average.clone(), cfg, [c, h, w]);
-        let samples = model.generate(GRID_SAMPLES, cfg.seed, grid_sampler, &data.train.class_names, "sampling")?;
+        let samples = model.generate(GRID_SAMPLES, cfg.seed, grid_sampler, &data.train.class_names, None)?;
         write_grid(&samples, 8, &run.join("samples").join(format!("epoch-{epoch:04}.png")))?;
         state.history.push(DiffusionEpoch {
             epoch,
