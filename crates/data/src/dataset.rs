@@ -79,6 +79,17 @@ impl ImageDataset {
         }
     }
 
+    /// Append the images of `other`, which must have the same image shape.
+    ///
+    /// # Panics
+    /// When the image shapes differ: a caller bug, not bad input.
+    pub fn append(&mut self, other: ImageDataset) {
+        let shape = |d: &ImageDataset| [d.channels, d.height, d.width];
+        assert_eq!(shape(self), shape(&other), "appending images of another shape");
+        self.pixels.extend(other.pixels);
+        self.labels.extend(other.labels);
+    }
+
     /// The first `n` images (all of them if there are fewer).
     pub fn take(&self, n: usize) -> ImageDataset {
         let n = n.min(self.len());
@@ -160,6 +171,14 @@ mod tests {
         assert_eq!(s.image(0), d.image(3));
         assert_eq!(s.image(1), d.image(1));
         assert_eq!(d.take(10).len(), 5);
+    }
+
+    #[test]
+    fn append_keeps_images_and_labels_in_order() {
+        let d = toy(5);
+        let mut head = d.take(2);
+        head.append(d.subset(&[2, 3, 4]));
+        assert_eq!((head.pixels.as_slice(), head.labels.as_slice()), (d.pixels.as_slice(), d.labels.as_slice()));
     }
 
     #[test]

@@ -133,10 +133,7 @@ pub fn generate(
     for (step, start) in (0..n).step_by(CHUNK).enumerate() {
         let chunk = to_dataset(generator.forward(z.clone().slice([start..(start + CHUNK).min(n)])), class_names)?;
         match &mut out {
-            Some(all) => {
-                all.pixels.extend(chunk.pixels);
-                all.labels.extend(chunk.labels);
-            }
+            Some(all) => all.append(chunk),
             None => out = Some(chunk),
         }
         progress.update(step + 1, String::new);

@@ -18,10 +18,22 @@ use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::Device;
+use rikai_data::Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::run_dir::write_atomic;
+
+/// Seed the device (dropout, noise) for `epoch` and return the epoch's data stream and the
+/// order of its `n` training images. Every stream is a function of (seed, epoch), so a resumed
+/// run replays exactly what the uninterrupted run would have done.
+pub fn epoch_randomness(device: &Device, seed: u64, epoch: usize, n: usize) -> (Rng, Vec<usize>) {
+    device.seed(Rng::derive(seed, epoch as u64).next_u64());
+    let mut rng = Rng::derive(seed, 1_000_000 + epoch as u64);
+    let order = rng.permutation(n);
+    (rng, order)
+}
 
 /// The numbers of one finished epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

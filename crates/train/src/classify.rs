@@ -9,7 +9,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor};
 use rikai_data::augment::Augment;
-use rikai_data::{Batcher, FolderShape, ImageDataset, Normalization, Rng};
+use rikai_data::{Batcher, FolderShape, ImageDataset, Normalization};
 
 use crate::checkpoint::{self, EpochMetrics, TrainState};
 use crate::config::TrainConfig;
@@ -135,11 +135,7 @@ pub fn train(
     let augment = Augment { crop_padding: cfg.crop_padding, hflip: cfg.hflip };
 
     for epoch in state.epochs_done + 1..=cfg.epochs {
-        // Every random stream of an epoch is a function of (seed, epoch): a resumed run
-        // replays exactly what the uninterrupted run would have done.
-        device.seed(Rng::derive(cfg.seed, epoch as u64).next_u64());
-        let mut rng = Rng::derive(cfg.seed, 1_000_000 + epoch as u64);
-        let order = rng.permutation(data.train.len());
+        let (mut rng, order) = checkpoint::epoch_randomness(device, cfg.seed, epoch, data.train.len());
         let started = Instant::now();
         let mut progress = Progress::new(format!("epoch {epoch}/{}", cfg.epochs), steps_per_epoch);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);

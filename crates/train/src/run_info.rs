@@ -59,35 +59,11 @@ pub fn start_or_check(run: &Path, info: &RunInfo, resume: bool) -> anyhow::Resul
     info.save(run)
 }
 
-/// The model card and weight file `file` (e.g. `generator.bpk`) of a generative run of `model`:
-/// `checkpoint` names the run directory (its latest checkpoint), a checkpoint folder in it or
-/// the weight file itself.
-pub fn generative_checkpoint(checkpoint: &Path, model: &str, file: &str) -> anyhow::Result<(RunInfo, PathBuf)> {
-    if !checkpoint.exists() {
-        bail!("{}: no such checkpoint or run directory", checkpoint.display());
-    }
-    let run = checkpoint
-        .ancestors()
-        .find(|p| p.join("run.json").is_file())
-        .with_context(|| format!("{}: not a run directory or inside one (no run.json)", checkpoint.display()))?;
-    let info = RunInfo::load(run)?;
-    if info.config.model != model {
-        bail!("{}: checkpoint of a '{}' model, not '{model}'", checkpoint.display(), info.config.model);
-    }
-    let weights = if checkpoint.is_file() {
-        checkpoint.to_path_buf()
-    } else if checkpoint.join(file).is_file() {
-        checkpoint.join(file)
-    } else {
-        crate::checkpoint::latest(run)?.join(file)
-    };
-    Ok((info, weights))
-}
-
-/// Resolve `--checkpoint`: a run directory (its best weights, else its latest checkpoint), a
-/// checkpoint folder inside one, or a `.bpk` weight file inside one. Returns the run directory
-/// and the weight file.
-pub fn resolve_checkpoint(path: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+/// Resolve `--checkpoint` to the run directory and the weight file `file` (`model.bpk`,
+/// `generator.bpk`, `ema.bpk`): `path` is a weight file inside a run, a checkpoint folder
+/// holding `file`, or a run directory, which gives its `best` file when it has one and else
+/// its latest checkpoint's `file`.
+pub fn resolve_checkpoint(path: &Path, file: &str, best: Option<&str>) -> anyhow::Result<(PathBuf, PathBuf)> {
     if path.is_file() {
         let run = path
             .ancestors()
@@ -99,30 +75,40 @@ pub fn resolve_checkpoint(path: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     if !path.is_dir() {
         bail!("{}: no such checkpoint or run directory", path.display());
     }
-    if path.join("model.bpk").is_file() {
-        return resolve_checkpoint(&path.join("model.bpk"));
+    if path.join(file).is_file() {
+        return resolve_checkpoint(&path.join(file), file, best);
     }
-    let best = path.join("best.bpk");
-    if best.is_file() {
+    if let Some(best) = best.map(|b| path.join(b)).filter(|b| b.is_file()) {
         return Ok((path.to_path_buf(), best));
     }
     let latest = crate::checkpoint::latest(path)?;
-    Ok((path.to_path_buf(), latest.join("model.bpk")))
+    Ok((path.to_path_buf(), latest.join(file)))
+}
+
+/// The model card and weight file of `checkpoint` (see [`resolve_checkpoint`]), which must be
+/// a run of `model`: this guards against loading, say, a ResNet checkpoint as LeNet.
+pub fn load_checkpoint_info(
+    checkpoint: &Path,
+    model: &str,
+    file: &str,
+    best: Option<&str>,
+) -> anyhow::Result<(RunInfo, PathBuf)> {
+    let (run, weights) = resolve_checkpoint(checkpoint, file, best)?;
+    let info = RunInfo::load(&run)?;
+    if info.config.model != model {
+        bail!("{}: checkpoint of a '{}' model, not '{model}'", checkpoint.display(), info.config.model);
+    }
+    Ok((info, weights))
 }
 
 /// Load a trained classifier for inference: rebuild the architecture recorded in `run.json`
-/// and fill it with the checkpoint's weights. `expected_model` guards against loading, say, a
-/// ResNet checkpoint as LeNet.
+/// and fill it with the checkpoint's weights (a run's best, else its latest).
 pub fn load_classifier(
     checkpoint: &Path,
     expected_model: &str,
     device: &Device,
 ) -> anyhow::Result<(Classifier, RunInfo)> {
-    let (run, weights) = resolve_checkpoint(checkpoint)?;
-    let info = RunInfo::load(&run)?;
-    if info.config.model != expected_model {
-        bail!("{}: checkpoint of a '{}' model, not '{expected_model}'", checkpoint.display(), info.config.model);
-    }
+    let (info, weights) = load_checkpoint_info(checkpoint, expected_model, "model.bpk", Some("best.bpk"))?;
     let model = Classifier::build(&info.config, &info.input, device)?;
     let model = load_model(model, &weights)?;
     Ok((model, info))

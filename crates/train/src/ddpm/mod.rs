@@ -92,10 +92,7 @@ impl DiffusionModel {
             );
             let images = to_dataset(images, class_names)?;
             match &mut out {
-                Some(all) => {
-                    all.pixels.extend(images.pixels);
-                    all.labels.extend(images.labels);
-                }
+                Some(all) => all.append(images),
                 None => out = Some(images),
             }
         }
@@ -107,7 +104,7 @@ impl DiffusionModel {
 /// Load a trained diffusion model for sampling from `checkpoint`: a run directory (its latest
 /// weight average), a checkpoint folder in one or an `ema.bpk`.
 pub fn load_diffusion(checkpoint: &Path, device: &Device) -> anyhow::Result<(DiffusionModel, RunInfo)> {
-    let (info, weights) = crate::run_info::generative_checkpoint(checkpoint, "diffusion", "ema.bpk")?;
+    let (info, weights) = crate::run_info::load_checkpoint_info(checkpoint, "diffusion", "ema.bpk", None)?;
     let unet = load_model(unet_config(&info.config, info.input.channels).init(device), &weights)?;
     let shape = [info.input.channels, info.input.height, info.input.width];
     Ok((DiffusionModel::new(unet, &info.config, shape), info))
@@ -155,9 +152,7 @@ pub fn train(
     let steps_per_epoch = data.train.len().div_ceil(cfg.batch_size);
     let grid_sampler = Sampler::Ddim { steps: k.sample_steps, eta: 0.0 };
     for epoch in state.epochs_done + 1..=cfg.epochs {
-        device.seed(Rng::derive(cfg.seed, epoch as u64).next_u64());
-        let mut rng = Rng::derive(cfg.seed, 1_000_000 + epoch as u64);
-        let order = rng.permutation(data.train.len());
+        let (mut rng, order) = checkpoint::epoch_randomness(device, cfg.seed, epoch, data.train.len());
         let started = Instant::now();
         let mut progress = Progress::new(format!("epoch {epoch}/{}", cfg.epochs), steps_per_epoch);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);

@@ -66,7 +66,7 @@ fn spread(images: &ImageDataset) -> f64 {
 /// weights), a checkpoint folder in one or a `generator.bpk`. Batch norm is in inference mode:
 /// its running statistics make an image depend on its latent vector alone.
 pub fn load_generator(checkpoint: &Path, device: &Device) -> anyhow::Result<(Generator, RunInfo)> {
-    let (info, weights) = crate::run_info::generative_checkpoint(checkpoint, "dcgan", "generator.bpk")?;
+    let (info, weights) = crate::run_info::load_checkpoint_info(checkpoint, "dcgan", "generator.bpk", None)?;
     let generator = dcgan_config(&info.config, &info.input)?.init_generator(device);
     Ok((load_model(generator, &weights)?.valid(), info))
 }
@@ -114,10 +114,7 @@ pub fn train(
     let steps_per_epoch = data.train.len().div_ceil(cfg.batch_size);
 
     for epoch in state.epochs_done + 1..=cfg.epochs {
-        // As for classifiers, every random stream is a function of (seed, epoch).
-        device.seed(Rng::derive(cfg.seed, epoch as u64).next_u64());
-        let mut rng = Rng::derive(cfg.seed, 1_000_000 + epoch as u64);
-        let order = rng.permutation(data.train.len());
+        let (_, order) = checkpoint::epoch_randomness(device, cfg.seed, epoch, data.train.len());
         let started = Instant::now();
         let mut progress = Progress::new(format!("epoch {epoch}/{}", cfg.epochs), steps_per_epoch);
         let mut sums = [0.0f64; 4];
