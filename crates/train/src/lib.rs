@@ -6,8 +6,10 @@
 //! output ([`progress`]), backend selection ([`device`]), optimizers and learning-rate schedules
 //! ([`optim`]), the classifier loop ([`classify`]), the adversarial loop ([`gan`]), the diffusion loop ([`ddpm`]), sample grids
 //! ([`grid`]) and the quality score of generative models ([`quality`]).
+//! Throughput is measured by the `bench` binary ([`bench`]).
 //! The binary is thin: `main` calls [`cli::run`], which the end-to-end tests call in-process.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod classify;
 pub mod cli;
