@@ -4,12 +4,12 @@
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use dcgan::{Discriminator, Generator};
 use diffusion::{NoiseSchedule, UNet};
 
 use crate::config::{OptimizerKind, TrainConfig};
+use crate::gan::bce_with_logits;
 use crate::models::{Classifier, InputSpec, dcgan_config, trainable_params, unet_config};
 use crate::optim::build_optimizer;
 
@@ -148,11 +148,6 @@ struct Gan {
     z: Tensor<2>,
     eval_generator: Generator,
     eval_z: Tensor<2>,
-}
-
-fn bce_with_logits(logits: Tensor<1>, real: bool) -> Tensor<1> {
-    let signed = if real { logits } else { logits.neg() };
-    log_sigmoid(signed).mean().neg()
 }
 
 impl Gan {

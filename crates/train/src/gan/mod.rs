@@ -36,7 +36,7 @@ const COLLAPSE_DIVERSITY: f64 = 0.25;
 
 /// Mean binary cross-entropy of `logits` against an all-`real` target, computed stably as
 /// -log sigmoid(±logit).
-fn bce_with_logits(logits: Tensor<1>, real: bool) -> Tensor<1> {
+pub(crate) fn bce_with_logits(logits: Tensor<1>, real: bool) -> Tensor<1> {
     let signed = if real { logits } else { logits.neg() };
     log_sigmoid(signed).mean().neg()
 }
