@@ -10,15 +10,14 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, DeviceKind, Tensor};
 use lenet::{LeNet, LeNetConfig};
-use rikai_data::{Batcher, FolderShape, Normalization, load_dataset};
+use rikai_data::{Batcher, FolderShape, Normalization, Splits, load_dataset};
 
 const STEPS: usize = 8;
 const BATCH: usize = 64;
 
 /// Losses of `STEPS` Adam steps from `init` on `device`, then the trained model's logits on
 /// the first 256 test images.
-fn train_then_infer(init: &LeNet, device: &Device) -> (Vec<f32>, Vec<f32>) {
-    let splits = load_dataset("mnist", None, FolderShape { channels: 1, size: 28 }).expect("embedded MNIST");
+fn train_then_infer(init: &LeNet, splits: &Splits, device: &Device) -> (Vec<f32>, Vec<f32>) {
     let normalization = Normalization::from_dataset(&splits.train);
     let train_device = device.clone().autodiff();
     let batcher = Batcher::new(normalization.clone(), train_device.clone());
@@ -45,8 +44,9 @@ fn lenet_trains_and_infers_on_wgpu_as_on_the_cpu() {
     let cpu = Device::flex();
     cpu.seed(7);
     let init = LeNetConfig::new().init(&cpu.clone().autodiff());
-    let (cpu_losses, cpu_logits) = train_then_infer(&init, &cpu);
-    let (gpu_losses, gpu_logits) = train_then_infer(&init, &Device::wgpu(DeviceKind::default()));
+    let splits = load_dataset("mnist", None, FolderShape { channels: 1, size: 28 }).expect("embedded MNIST");
+    let (cpu_losses, cpu_logits) = train_then_infer(&init, &splits, &cpu);
+    let (gpu_losses, gpu_logits) = train_then_infer(&init, &splits, &Device::wgpu(DeviceKind::default()));
 
     assert!(cpu_losses[STEPS - 1] < cpu_losses[0], "training lowers the loss: {cpu_losses:?}");
     for (step, (c, g)) in cpu_losses.iter().zip(&gpu_losses).enumerate() {

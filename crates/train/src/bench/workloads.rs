@@ -2,7 +2,7 @@
 //! random batches that stay on the device, so the figures are the framework's alone.
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use dcgan::{Discriminator, Generator};
@@ -95,6 +95,7 @@ struct Classify {
     model: Option<Classifier>,
     optim: ModuleOptimizer,
     lr: f64,
+    loss: CrossEntropyLoss,
     images: Tensor<4>,
     targets: Tensor<1, Int>,
     eval_model: Classifier,
@@ -112,6 +113,7 @@ impl Classify {
             model: Some(model),
             optim: build_optimizer(cfg),
             lr: cfg.lr,
+            loss: CrossEntropyLossConfig::new().init(&train_device),
             images: normal(shape, &train_device),
             targets: Tensor::from_data(TensorData::new(labels, [spec.batch]), &train_device),
             eval_images: normal(shape, device),
@@ -123,7 +125,7 @@ impl Workload for Classify {
     fn train_step(&mut self) {
         let model = self.model.take().expect("model is put back after every step");
         let logits = model.forward(self.images.clone());
-        let loss = CrossEntropyLossConfig::new().init(&logits.device()).forward(logits, self.targets.clone());
+        let loss = self.loss.forward(logits, self.targets.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         self.model = Some(self.optim.step(self.lr, model, grads));
     }
@@ -144,6 +146,7 @@ struct Gan {
     discriminator: Option<Discriminator>,
     optim_g: ModuleOptimizer,
     optim_d: ModuleOptimizer,
+    lr: f64,
     real: Tensor<4>,
     z: Tensor<2>,
     eval_generator: Generator,
@@ -163,6 +166,7 @@ impl Gan {
             discriminator: Some(config.init_discriminator(&train_device)),
             optim_g: build_optimizer(&cfg),
             optim_d: build_optimizer(&cfg),
+            lr: cfg.lr,
             real: normal([spec.batch, input.channels, input.height, input.width], &train_device).tanh(),
             z: Tensor::random(latent, Distribution::Normal(0.0, 1.0), &train_device),
             eval_z: Tensor::random(latent, Distribution::Normal(0.0, 1.0), device),
@@ -178,10 +182,10 @@ impl Workload for Gan {
         let d_loss = bce_with_logits(discriminator.forward(self.real.clone()), true)
             + bce_with_logits(discriminator.forward(fake.clone().detach()), false);
         let grads = GradientsParams::from_grads(d_loss.backward(), &discriminator);
-        let discriminator = self.optim_d.step(2e-4, discriminator, grads);
+        let discriminator = self.optim_d.step(self.lr, discriminator, grads);
         let g_loss = bce_with_logits(discriminator.forward(fake), true);
         let grads = GradientsParams::from_grads(g_loss.backward(), &generator);
-        self.generator = Some(self.optim_g.step(2e-4, generator, grads));
+        self.generator = Some(self.optim_g.step(self.lr, generator, grads));
         self.discriminator = Some(discriminator);
     }
 
@@ -199,6 +203,7 @@ impl Workload for Gan {
 struct Ddpm {
     unet: Option<UNet>,
     optim: ModuleOptimizer,
+    lr: f64,
     x_t: Tensor<4>,
     time: Tensor<1>,
     target: Tensor<4>,
@@ -222,6 +227,7 @@ impl Ddpm {
             eval_unet: unet.valid(),
             unet: Some(unet),
             optim: build_optimizer(&cfg),
+            lr: cfg.lr,
             x_t: schedule.noisy(x0, noise.clone(), &t),
             time: times().to_device(&train_device),
             target: noise,
@@ -236,7 +242,7 @@ impl Workload for Ddpm {
         let unet = self.unet.take().expect("put back");
         let loss = (unet.forward(self.x_t.clone(), self.time.clone()) - self.target.clone()).powi_scalar(2).mean();
         let grads = GradientsParams::from_grads(loss.backward(), &unet);
-        self.unet = Some(self.optim.step(1e-3, unet, grads));
+        self.unet = Some(self.optim.step(self.lr, unet, grads));
     }
 
     fn infer_step(&mut self) {
