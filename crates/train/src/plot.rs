@@ -45,24 +45,37 @@ pub struct Panel<'a> {
 
 /// Draw `panels` side by side into a PNG at `path`.
 pub fn line_charts(path: &Path, panels: &[Panel]) -> anyhow::Result<()> {
+    render(path, (560 * panels.len().max(1) as u32, 420), |root| draw(root, panels))
+}
+
+/// A drawing area over an in-memory RGB image.
+pub type Canvas<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
+/// What drawing code returns: plotters' errors are boxed.
+pub type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Draw with `paint` on a white canvas of `size` pixels (the embedded font registered as
+/// "sans-serif") and write it as a PNG at `path`.
+pub fn render(path: &Path, size: (u32, u32), paint: impl FnOnce(&Canvas) -> DrawResult) -> anyhow::Result<()> {
     register_font();
-    let (width, height) = (560 * panels.len().max(1) as u32, 420);
+    let (width, height) = size;
     let err = |e: &dyn std::fmt::Display| anyhow!("{}: cannot draw plot: {e}", path.display());
     // Draw into memory and encode with the `image` crate the project already uses, rather than
     // plotters' encoder, which would compile a second, older `image`.
     let mut pixels = vec![0u8; (width * height * 3) as usize];
-    draw(&mut pixels, (width, height), panels).map_err(|e| err(&e))?;
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        paint(&root).map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
     let png = image::RgbImage::from_raw(width, height, pixels).expect("buffer matches the size");
     let mut bytes = std::io::Cursor::new(Vec::new());
     png.write_to(&mut bytes, image::ImageFormat::Png).map_err(|e| err(&e))?;
     write_atomic(path, bytes.get_ref())
 }
 
-type DrawResult = Result<(), Box<dyn std::error::Error>>;
-
-fn draw(pixels: &mut [u8], size: (u32, u32), panels: &[Panel]) -> DrawResult {
-    let root = BitMapBackend::with_buffer(pixels, size).into_drawing_area();
-    root.fill(&WHITE)?;
+fn draw(root: &Canvas, panels: &[Panel]) -> DrawResult {
     for (area, panel) in root.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
         let points = panel.series.iter().flat_map(|s| s.points.iter());
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
@@ -103,14 +116,14 @@ fn draw(pixels: &mut [u8], size: (u32, u32), panels: &[Panel]) -> DrawResult {
             .label_font(("sans-serif", 14))
             .draw()?;
     }
-    root.present()?;
     Ok(())
 }
 
-/// `2` rather than `2.0`, `0.25` rather than `0.250`.
-fn short_number(v: f64) -> String {
+/// `2` rather than `2.0`, `0.25` rather than `0.250`, `0` rather than `-0`.
+pub fn short_number(v: f64) -> String {
     let s = format!("{v:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
 }
 
 /// Loss and accuracy against epoch, training and validation, as `curves.png`.
@@ -154,6 +167,7 @@ mod tests {
         assert_eq!(short_number(2.0), "2");
         assert_eq!(short_number(0.25), "0.25");
         assert_eq!(short_number(98.5), "98.5");
+        assert_eq!(short_number(-0.0001), "0");
     }
 
     #[test]

@@ -1,0 +1,5 @@
+//! `experiments`: the theory lab's command line (see the crate docs, or `experiments list`).
+
+fn main() {
+    train::exit_on_error(experiments::cli::run(std::env::args_os()));
+}
