@@ -14,6 +14,15 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
+/// One line per `(label, points)`, coloured in palette order.
+pub fn lines<'a>(items: impl IntoIterator<Item = (&'a str, Vec<(f64, f64)>)>) -> Vec<train::plot::Series<'a>> {
+    items
+        .into_iter()
+        .zip(PALETTE)
+        .map(|((label, points), color)| train::plot::Series { label, points, color })
+        .collect()
+}
+
 /// Viridis-like colour for `t` in [0, 1].
 fn colormap(t: f64) -> RGBColor {
     const STOPS: [(f64, [f64; 3]); 5] = [

@@ -9,6 +9,7 @@ use train::classify::Data;
 
 use crate::ctx::{Ctx, Report, cell, pct};
 use crate::fit::{Probe, fresh_classifier, train_pass};
+use crate::plots::lines;
 
 /// Shares of training labels replaced by a uniformly random class.
 pub const NOISE: [f64; 4] = [0.0, 0.2, 0.5, 1.0];
@@ -105,7 +106,6 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
     }
     ctx.write_csv("curves.csv", &["label_noise", "step", "train_accuracy"], &curve_rows)?;
 
-    let colors = crate::plots::PALETTE;
     let labels: Vec<String> = arms.iter().map(|a| format!("{:.0}% random labels", 100.0 * a.noise)).collect();
     train::plot::line_charts(
         &ctx.file("memorization.png"),
@@ -114,33 +114,20 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
                 title: "Fitting the training labels",
                 x_label: "optimisation steps",
                 y_label: "training accuracy (%)",
-                series: arms
-                    .iter()
-                    .zip(&labels)
-                    .zip(colors)
-                    .map(|((a, l), c)| train::plot::Series {
-                        label: l,
-                        points: a.curve.iter().map(|&(s, y)| (s, 100.0 * y)).collect(),
-                        color: c,
-                    })
-                    .collect(),
+                series: lines(
+                    arms.iter()
+                        .zip(&labels)
+                        .map(|(a, l)| (l.as_str(), a.curve.iter().map(|&(s, y)| (s, 100.0 * y)).collect())),
+                ),
             },
             train::plot::Panel {
                 title: "Test accuracy after fitting",
                 x_label: "share of random labels",
                 y_label: "test accuracy (%)",
-                series: vec![
-                    train::plot::Series {
-                        label: "measured",
-                        points: arms.iter().map(|a| (a.noise, 100.0 * a.test_accuracy)).collect(),
-                        color: colors[0],
-                    },
-                    train::plot::Series {
-                        label: "(1-p)·clean + p·10%",
-                        points: arms.iter().map(|a| (a.noise, 100.0 * expected(a.noise))).collect(),
-                        color: colors[1],
-                    },
-                ],
+                series: lines([
+                    ("measured", arms.iter().map(|a| (a.noise, 100.0 * a.test_accuracy)).collect()),
+                    ("(1-p)·clean + p·10%", arms.iter().map(|a| (a.noise, 100.0 * expected(a.noise))).collect()),
+                ]),
             },
         ],
     )?;

@@ -12,7 +12,7 @@ use crate::ctx::{Ctx, Report, cell, pct};
 use crate::fit::{ClassifierObjective, Probe};
 use crate::hessian::{epsilon_sharpness, top_eigenvalue};
 use crate::params;
-use crate::plots::PALETTE;
+use crate::plots::lines;
 use crate::slices::{self, Point};
 
 /// Keskar et al.'s box size for ε-sharpness.
@@ -118,31 +118,19 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
                 title: "Loss along a filter-normalised direction",
                 x_label: "alpha",
                 y_label: "training cross-entropy",
-                series: arms
-                    .iter()
-                    .zip(&labels)
-                    .zip(PALETTE)
-                    .map(|((a, l), c)| train::plot::Series {
-                        label: l,
-                        points: a.slice.iter().map(|p| (p.alpha, p.loss)).collect(),
-                        color: c,
-                    })
-                    .collect(),
+                series: lines(
+                    arms.iter()
+                        .zip(&labels)
+                        .map(|(a, l)| (l.as_str(), a.slice.iter().map(|p| (p.alpha, p.loss)).collect())),
+                ),
             },
             train::plot::Panel {
                 title: "Power iteration on the Hessian",
                 x_label: "iteration",
                 y_label: "eigenvalue estimate",
-                series: arms
-                    .iter()
-                    .zip(&labels)
-                    .zip(PALETTE)
-                    .map(|((a, l), c)| train::plot::Series {
-                        label: l,
-                        points: a.power_history.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)).collect(),
-                        color: c,
-                    })
-                    .collect(),
+                series: lines(arms.iter().zip(&labels).map(|(a, l)| {
+                    (l.as_str(), a.power_history.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)).collect())
+                })),
             },
         ],
     )?;

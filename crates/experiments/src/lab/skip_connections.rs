@@ -9,7 +9,7 @@ use train::classify::Data;
 
 use crate::ctx::{Ctx, Report, cell, pct};
 use crate::fit::Probe;
-use crate::plots::PALETTE;
+use crate::plots::lines;
 use crate::slices::{self, Point};
 
 /// Width multiplier: 4, 8 and 16 channels in the three stages, so that ResNet-56 trains in
@@ -92,12 +92,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
     }
     ctx.write_csv("curves.csv", &["depth", "shortcut", "epoch", "train_loss"], &curve_rows)?;
     ctx.write_csv("slices.csv", &[&["depth", "shortcut"][..], &slices::HEADER[..]].concat(), &slice_rows)?;
-    let series = |f: &dyn Fn(&Arm) -> Vec<(f64, f64)>| -> Vec<train::plot::Series> {
-        arms.iter()
-            .zip(PALETTE.iter().take(3).chain(PALETTE.iter().skip(3).take(3)))
-            .map(|(a, &c)| train::plot::Series { label: &a.label, points: f(a), color: c })
-            .collect()
-    };
+    let series = |f: &dyn Fn(&Arm) -> Vec<(f64, f64)>| lines(arms.iter().map(|a| (a.label.as_str(), f(a))));
     train::plot::line_charts(
         &ctx.file("skip_connections.png"),
         &[
@@ -110,8 +105,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
             train::plot::Panel {
                 title: "Loss along a filter-normalised direction",
                 x_label: "alpha",
-                y_label: "training cross-entropy",
-                series: series(&|a| a.slice.iter().map(|p| (p.alpha, p.loss)).collect()),
+                // A plain deep network's loss leaves the others' scale by orders of magnitude.
+                y_label: "log10 training cross-entropy",
+                series: series(&|a| a.slice.iter().map(|p| (p.alpha, p.loss.max(1e-6).log10())).collect()),
             },
         ],
     )?;
