@@ -81,7 +81,7 @@ impl Ctx {
 }
 
 /// The weights of the latest checkpoint of the classifier run in `run`.
-pub fn load_final(run: &Path, device: &Device) -> anyhow::Result<Classifier> {
+fn load_final(run: &Path, device: &Device) -> anyhow::Result<Classifier> {
     let info = RunInfo::load(run)?;
     let model = Classifier::build(&info.config, &info.input, device)?;
     checkpoint::load_model(model, &checkpoint::latest(run)?.join("model.bpk"))

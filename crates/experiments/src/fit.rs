@@ -160,11 +160,6 @@ pub fn train_pass(
     (model, stats)
 }
 
-/// The device batches for training live on: `device` with autodiff.
-pub fn training_batcher(dataset: &ImageDataset, device: &Device) -> Batcher {
-    Batcher::new(rikai_data::Normalization::from_dataset(dataset), device.clone().autodiff())
-}
-
 /// A freshly initialised classifier as `cfg` describes, on `device` with autodiff, seeded by
 /// `cfg.seed` so that every arm of an experiment starts from the same weights.
 pub fn fresh_classifier(

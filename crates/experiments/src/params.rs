@@ -187,11 +187,6 @@ pub fn filter_normalized_direction(weights: &Params, rng: &mut Rng) -> Params {
     dir
 }
 
-/// Number of learned values.
-pub fn count(a: &Params) -> usize {
-    a.iter().map(|p| p.values.len()).sum()
-}
-
 #[cfg(test)]
 mod tests {
     use burn::tensor::Device;

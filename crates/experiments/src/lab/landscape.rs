@@ -10,7 +10,7 @@ use train::config::TrainConfig;
 use train::models::Classifier;
 use train::run_info::{RunInfo, resolve_checkpoint};
 
-use crate::ctx::{Ctx, Report, cell, load_final, pct};
+use crate::ctx::{Ctx, Report, cell, pct};
 use crate::fit::Probe;
 use crate::plots::{PALETTE, contour_map};
 use crate::slices::{self, Point};
@@ -40,15 +40,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
             if ctx.quick {
                 (cfg.limit_train, cfg.limit_test) = (512, 128);
             }
-            ctx.train_classifier("lenet", &cfg)?;
-            let run = ctx.out.join("runs/lenet");
-            let info = RunInfo::load(&run)?;
-            (
-                load_final(&run, &ctx.device)?,
-                cfg,
-                info.normalization,
-                format!("LeNet-5 trained here for {} epochs", ctx.pick(8, 1)),
-            )
+            let (model, _) = ctx.train_classifier("lenet", &cfg)?;
+            let info = RunInfo::load(&ctx.out.join("runs/lenet"))?;
+            let source = format!("LeNet-5 trained here for {} epochs", cfg.epochs);
+            (model, cfg, info.normalization, source)
         }
     };
     let probe_cfg = TrainConfig { data_dir: ctx.data_dir.clone().or(cfg.data_dir.clone()), ..cfg.clone() };
