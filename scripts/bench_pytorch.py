@@ -4,6 +4,8 @@
     bench_pytorch.py run --device cpu --csv pytorch.csv      # measure the rows in PyTorch
     bench_pytorch.py peak --device cpu                        # fp32 matmul GFLOP/s of this machine
     bench_pytorch.py compare rikai.csv pytorch.csv --peak 150 # one table, both implementations
+    bench_pytorch.py ops --csv pytorch-ops.csv                # single operations (bench --ops twins)
+    bench_pytorch.py compare-ops rikai-ops.csv pytorch-ops.csv
 
 Each network is written to match rikai's layer for layer; `run` refuses to time a row whose
 parameter count differs from the one rikai reports (crates/train/src/bench/workloads.rs).
@@ -368,6 +370,72 @@ def cmd_peak(args):
     print(f"peak {best:.1f}")
 
 
+def op(name, device):
+    """The twins of crates/train/src/bench/ops.rs: one operation at one shape."""
+    g = dict(device=device, requires_grad=True)
+
+    def conv(x, w, pad, backward):
+        if backward:
+            x, w = torch.randn(*x, **g), torch.randn(*w, **g)
+            return lambda: F.conv2d(x, w, padding=pad).sum().backward()
+        x, w = torch.randn(*x, device=device), torch.randn(*w, device=device)
+        return lambda: F.conv2d(x, w, padding=pad)
+
+    if name == "conv1-fwd":
+        return conv((64, 1, 28, 28), (6, 1, 5, 5), 2, False)
+    if name == "conv1-fwd-bwd":
+        return conv((64, 1, 28, 28), (6, 1, 5, 5), 2, True)
+    if name == "conv2-fwd":
+        return conv((64, 6, 14, 14), (16, 6, 5, 5), 0, False)
+    if name == "conv2-fwd-bwd":
+        return conv((64, 6, 14, 14), (16, 6, 5, 5), 0, True)
+    if name == "resnet-conv-fwd":
+        return conv((128, 16, 32, 32), (16, 16, 3, 3), 1, False)
+    if name == "resnet-conv-fwd-bwd":
+        return conv((128, 16, 32, 32), (16, 16, 3, 3), 1, True)
+    if name == "pool-fwd-bwd":
+        x = torch.randn(64, 6, 28, 28, **g)
+        return lambda: F.max_pool2d(x, 2).sum().backward()
+    if name == "relu-fwd-bwd":
+        x = torch.randn(64, 6, 28, 28, **g)
+        return lambda: F.relu(x).sum().backward()
+    if name == "linear-fwd-bwd":
+        x, w, b = torch.randn(64, 400, device=device), torch.randn(400, 120, **g), torch.randn(1, 120, **g)
+        return lambda: (x @ w + b).sum().backward()
+    if name == "matmul-256":
+        a, b = torch.randn(256, 256, device=device), torch.randn(256, 256, device=device)
+        return lambda: a @ b
+    raise ValueError(name)
+
+
+OPS = ["conv1-fwd", "conv1-fwd-bwd", "conv2-fwd", "conv2-fwd-bwd", "pool-fwd-bwd", "relu-fwd-bwd",
+       "linear-fwd-bwd", "resnet-conv-fwd", "resnet-conv-fwd-bwd", "matmul-256"]  # fmt: skip
+
+
+def cmd_ops(args):
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"pytorch {torch.__version__} on {args.device}, {torch.get_num_threads()} threads", flush=True)
+    with open(args.csv, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["impl", "backend", "op", "microseconds"])
+        for name in OPS:
+            torch.manual_seed(42)
+            micros = 1e6 / throughput(op(name, device), device, 1, args.warmup, args.windows, args.window_secs)
+            print(f"{name:<20} {micros:>10.1f} us", flush=True)
+            out.writerow(["pytorch", args.device, name, f"{micros:.2f}"])
+
+
+def cmd_compare_ops(args):
+    ours, theirs = read_rows(args.rikai), {r["op"]: float(r["microseconds"]) for r in read_rows(args.pytorch)}
+    print(f"{'op':<20} {'backend':>8} {'rikai us':>10} {'pytorch us':>11} {'rikai/pytorch':>14}")
+    for r in ours:
+        if r["op"] in theirs:
+            us = float(r["microseconds"])
+            print(f"{r['op']:<20} {r['backend']:>8} {us:>10.1f} {theirs[r['op']]:>11.1f} {us / theirs[r['op']]:>14.2f}")
+
+
 def read_rows(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -412,8 +480,18 @@ def main():
     compare.add_argument("rikai")
     compare.add_argument("pytorch")
     compare.add_argument("--peak", type=float, default=0.0, help="fp32 matmul GFLOP/s of the machine")
+    ops = sub.add_parser("ops", help="time single operations (twins of `bench --ops`)")
+    ops.add_argument("--device", default="cpu")
+    ops.add_argument("--csv", default="pytorch-ops.csv")
+    ops.add_argument("--threads", type=int, default=0)
+    ops.add_argument("--warmup", type=int, default=3)
+    ops.add_argument("--windows", type=int, default=5)
+    ops.add_argument("--window-secs", type=float, default=1.0)
+    compare_ops = sub.add_parser("compare-ops", help="side-by-side table of two op CSV files")
+    compare_ops.add_argument("rikai")
+    compare_ops.add_argument("pytorch")
     args = parser.parse_args()
-    {"run": cmd_run, "peak": cmd_peak, "compare": cmd_compare}[args.cmd](args)
+    {"run": cmd_run, "peak": cmd_peak, "compare": cmd_compare, "ops": cmd_ops, "compare-ops": cmd_compare_ops}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 //! a device sync; the row reports the median window's images per second. Batches are made once
 //! on the device, so data loading is not in the figures.
 
+pub mod ops;
 pub mod workloads;
 
 use std::fmt::Write as _;
@@ -49,6 +50,10 @@ pub struct Cli {
     /// List the rows and exit.
     #[arg(long)]
     pub list: bool,
+    /// Time single operations (convolutions, pooling, ReLU, a linear layer) at the models'
+    /// shapes instead of whole steps, to find which operation a gap comes from.
+    #[arg(long)]
+    pub ops: bool,
 }
 
 /// One measured row.
@@ -158,6 +163,9 @@ where
         cli.device.clone()
     };
     let timing = Timing { warmup: cli.warmup, windows: cli.windows, window_secs: cli.window_secs };
+    if cli.ops {
+        return run_ops(&backends, &cli, timing);
+    }
     let mut rows = Vec::new();
     for backend in &backends {
         let device = crate::device::parse(Some(backend))?;
@@ -180,6 +188,24 @@ where
     }
     println!("\n{}", table(&rows));
     write_atomic(&cli.csv, csv(&rows).as_bytes()).with_context(|| format!("writing {}", cli.csv.display()))?;
+    println!("wrote {}", cli.csv.display());
+    Ok(())
+}
+
+/// `--ops`: microseconds per call of every operation on every backend, as a table and CSV.
+fn run_ops(backends: &[String], cli: &Cli, timing: Timing) -> anyhow::Result<()> {
+    let mut text = String::from("impl,backend,op,microseconds\n");
+    for backend in backends {
+        let device = crate::device::parse(Some(backend))?;
+        device.seed(cli.seed);
+        for op in &ops::OPS {
+            let mut step = ops::build(op, &device);
+            let micros = 1e6 / throughput(&mut step, &device, 1, timing)?;
+            println!("{backend:<8} {:<20} {micros:>10.1} µs  {}", op.name, op.what);
+            let _ = writeln!(text, "rikai,{backend},{},{micros:.2}", op.name);
+        }
+    }
+    write_atomic(&cli.csv, text.as_bytes()).with_context(|| format!("writing {}", cli.csv.display()))?;
     println!("wrote {}", cli.csv.display());
     Ok(())
 }

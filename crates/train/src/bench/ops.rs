@@ -1,0 +1,90 @@
+//! Single operations of the benchmark's models at their real shapes, timed alone: where a
+//! whole-step gap against PyTorch comes from, and the smallest reproduction of it to report
+//! upstream. `scripts/bench_pytorch.py ops` times the same list.
+
+use burn::tensor::module::{conv2d, max_pool2d};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::{Device, Distribution, Tensor, activation::relu};
+
+/// One operation at one shape.
+#[derive(Clone, Copy, Debug)]
+pub struct Op {
+    /// Name in tables and CSV (the same in the PyTorch script).
+    pub name: &'static str,
+    /// What it is, with its shapes.
+    pub what: &'static str,
+}
+
+/// The operations, in the order LeNet-5 and ResNet-20 use them.
+pub const OPS: [Op; 10] = [
+    Op { name: "conv1-fwd", what: "LeNet conv1: [64,1,28,28] * [6,1,5,5], pad 2" },
+    Op { name: "conv1-fwd-bwd", what: "the same, forward and backward (weight and input gradients)" },
+    Op { name: "conv2-fwd", what: "LeNet conv2: [64,6,14,14] * [16,6,5,5]" },
+    Op { name: "conv2-fwd-bwd", what: "the same, forward and backward" },
+    Op { name: "pool-fwd-bwd", what: "2x2 max pool of [64,6,28,28], forward and backward" },
+    Op { name: "relu-fwd-bwd", what: "ReLU of [64,6,28,28], forward and backward" },
+    Op { name: "linear-fwd-bwd", what: "LeNet fc1: [64,400] x [400,120] + bias, forward and backward" },
+    Op { name: "resnet-conv-fwd", what: "ResNet-20 stage 1: [128,16,32,32] * [16,16,3,3], pad 1" },
+    Op { name: "resnet-conv-fwd-bwd", what: "the same, forward and backward" },
+    Op { name: "matmul-256", what: "[256,256] x [256,256]" },
+];
+
+fn normal<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+fn conv(x: [usize; 4], w: [usize; 4], pad: usize, backward: bool, device: &Device) -> Box<dyn FnMut()> {
+    let options = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
+    if !backward {
+        let (x, w) = (normal(x, device), normal(w, device));
+        return Box::new(move || drop(conv2d(x.clone(), w.clone(), None, options.clone())));
+    }
+    let ad = device.clone().autodiff();
+    let (x, w) = (normal(x, &ad).require_grad(), normal(w, &ad).require_grad());
+    Box::new(move || drop(conv2d(x.clone(), w.clone(), None, options.clone()).sum().backward()))
+}
+
+/// A closure that runs `op` once on `device` (its inputs made once, outside the timing).
+pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
+    let ad = device.clone().autodiff();
+    match op.name {
+        "conv1-fwd" => conv([64, 1, 28, 28], [6, 1, 5, 5], 2, false, device),
+        "conv1-fwd-bwd" => conv([64, 1, 28, 28], [6, 1, 5, 5], 2, true, device),
+        "conv2-fwd" => conv([64, 6, 14, 14], [16, 6, 5, 5], 0, false, device),
+        "conv2-fwd-bwd" => conv([64, 6, 14, 14], [16, 6, 5, 5], 0, true, device),
+        "resnet-conv-fwd" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, false, device),
+        "resnet-conv-fwd-bwd" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, true, device),
+        "pool-fwd-bwd" => {
+            let x = normal([64, 6, 28, 28], &ad).require_grad();
+            Box::new(move || drop(max_pool2d(x.clone(), MaxPoolOptions::new([2, 2])).sum().backward()))
+        }
+        "relu-fwd-bwd" => {
+            let x = normal([64, 6, 28, 28], &ad).require_grad();
+            Box::new(move || drop(relu(x.clone()).sum().backward()))
+        }
+        "linear-fwd-bwd" => {
+            let (x, w, b) =
+                (normal([64, 400], &ad), normal([400, 120], &ad).require_grad(), normal([1, 120], &ad).require_grad());
+            Box::new(move || drop((x.clone().matmul(w.clone()) + b.clone()).sum().backward()))
+        }
+        "matmul-256" => {
+            let (a, b): (Tensor<2>, Tensor<2>) = (normal([256, 256], device), normal([256, 256], device));
+            Box::new(move || drop(a.clone().matmul(b.clone())))
+        }
+        other => unreachable!("OPS lists {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_runs() {
+        let device = Device::flex();
+        for op in &OPS {
+            let mut step = build(op, &device);
+            step();
+        }
+    }
+}
