@@ -374,25 +374,31 @@ def op(name, device):
     """The twins of crates/train/src/bench/ops.rs: one operation at one shape."""
     g = dict(device=device, requires_grad=True)
 
-    def conv(x, w, pad, backward):
-        if backward:
-            x, w = torch.randn(*x, **g), torch.randn(*w, **g)
-            return lambda: F.conv2d(x, w, padding=pad).sum().backward()
-        x, w = torch.randn(*x, device=device), torch.randn(*w, device=device)
-        return lambda: F.conv2d(x, w, padding=pad)
+    def conv(x, w, pad, grads):
+        """grads: "none" (forward only), "both", "input" or "weight"."""
+        x = torch.randn(*x, device=device, requires_grad=grads in ("both", "input"))
+        w = torch.randn(*w, device=device, requires_grad=grads in ("both", "weight"))
+        if grads == "none":
+            return lambda: F.conv2d(x, w, padding=pad)
+        return lambda: F.conv2d(x, w, padding=pad).sum().backward()
 
     if name == "conv1-fwd":
-        return conv((64, 1, 28, 28), (6, 1, 5, 5), 2, False)
+        return conv((64, 1, 28, 28), (6, 1, 5, 5), 2, "none")
     if name == "conv1-fwd-bwd":
-        return conv((64, 1, 28, 28), (6, 1, 5, 5), 2, True)
+        return conv((64, 1, 28, 28), (6, 1, 5, 5), 2, "both")
     if name == "conv2-fwd":
-        return conv((64, 6, 14, 14), (16, 6, 5, 5), 0, False)
+        return conv((64, 6, 14, 14), (16, 6, 5, 5), 0, "none")
     if name == "conv2-fwd-bwd":
-        return conv((64, 6, 14, 14), (16, 6, 5, 5), 0, True)
+        return conv((64, 6, 14, 14), (16, 6, 5, 5), 0, "both")
+    resnet = ((128, 16, 32, 32), (16, 16, 3, 3), 1)
     if name == "resnet-conv-fwd":
-        return conv((128, 16, 32, 32), (16, 16, 3, 3), 1, False)
+        return conv(*resnet, "none")
     if name == "resnet-conv-fwd-bwd":
-        return conv((128, 16, 32, 32), (16, 16, 3, 3), 1, True)
+        return conv(*resnet, "both")
+    if name == "resnet-conv-fwd-bwd-input":
+        return conv(*resnet, "input")
+    if name == "resnet-conv-fwd-bwd-weight":
+        return conv(*resnet, "weight")
     if name == "pool-fwd-bwd":
         x = torch.randn(64, 6, 28, 28, **g)
         return lambda: F.max_pool2d(x, 2).sum().backward()
@@ -409,7 +415,8 @@ def op(name, device):
 
 
 OPS = ["conv1-fwd", "conv1-fwd-bwd", "conv2-fwd", "conv2-fwd-bwd", "pool-fwd-bwd", "relu-fwd-bwd",
-       "linear-fwd-bwd", "resnet-conv-fwd", "resnet-conv-fwd-bwd", "matmul-256"]  # fmt: skip
+       "linear-fwd-bwd", "resnet-conv-fwd", "resnet-conv-fwd-bwd", "resnet-conv-fwd-bwd-input",
+       "resnet-conv-fwd-bwd-weight", "matmul-256"]  # fmt: skip
 
 
 def cmd_ops(args):

@@ -16,7 +16,7 @@ pub struct Op {
 }
 
 /// The operations, in the order LeNet-5 and ResNet-20 use them.
-pub const OPS: [Op; 10] = [
+pub const OPS: [Op; 12] = [
     Op { name: "conv1-fwd", what: "LeNet conv1: [64,1,28,28] * [6,1,5,5], pad 2" },
     Op { name: "conv1-fwd-bwd", what: "the same, forward and backward (weight and input gradients)" },
     Op { name: "conv2-fwd", what: "LeNet conv2: [64,6,14,14] * [16,6,5,5]" },
@@ -26,6 +26,8 @@ pub const OPS: [Op; 10] = [
     Op { name: "linear-fwd-bwd", what: "LeNet fc1: [64,400] x [400,120] + bias, forward and backward" },
     Op { name: "resnet-conv-fwd", what: "ResNet-20 stage 1: [128,16,32,32] * [16,16,3,3], pad 1" },
     Op { name: "resnet-conv-fwd-bwd", what: "the same, forward and backward" },
+    Op { name: "resnet-conv-fwd-bwd-input", what: "the same, backward to the input only (weights fixed)" },
+    Op { name: "resnet-conv-fwd-bwd-weight", what: "the same, backward to the weights only (input fixed)" },
     Op { name: "matmul-256", what: "[256,256] x [256,256]" },
 ];
 
@@ -33,14 +35,29 @@ fn normal<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
 }
 
-fn conv(x: [usize; 4], w: [usize; 4], pad: usize, backward: bool, device: &Device) -> Box<dyn FnMut()> {
+/// Which gradients a convolution's backward pass computes.
+#[derive(Clone, Copy)]
+enum Grads {
+    /// Forward only, without autodiff.
+    None,
+    /// Input and weights.
+    Both,
+    /// The input's only.
+    Input,
+    /// The weights' only.
+    Weight,
+}
+
+fn conv(x: [usize; 4], w: [usize; 4], pad: usize, grads: Grads, device: &Device) -> Box<dyn FnMut()> {
     let options = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
-    if !backward {
+    if let Grads::None = grads {
         let (x, w) = (normal(x, device), normal(w, device));
         return Box::new(move || drop(conv2d(x.clone(), w.clone(), None, options.clone())));
     }
     let ad = device.clone().autodiff();
-    let (x, w) = (normal(x, &ad).require_grad(), normal(w, &ad).require_grad());
+    let (x, w) = (normal(x, &ad), normal(w, &ad));
+    let x = if matches!(grads, Grads::Both | Grads::Input) { x.require_grad() } else { x };
+    let w = if matches!(grads, Grads::Both | Grads::Weight) { w.require_grad() } else { w };
     Box::new(move || drop(conv2d(x.clone(), w.clone(), None, options.clone()).sum().backward()))
 }
 
@@ -48,12 +65,14 @@ fn conv(x: [usize; 4], w: [usize; 4], pad: usize, backward: bool, device: &Devic
 pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
     let ad = device.clone().autodiff();
     match op.name {
-        "conv1-fwd" => conv([64, 1, 28, 28], [6, 1, 5, 5], 2, false, device),
-        "conv1-fwd-bwd" => conv([64, 1, 28, 28], [6, 1, 5, 5], 2, true, device),
-        "conv2-fwd" => conv([64, 6, 14, 14], [16, 6, 5, 5], 0, false, device),
-        "conv2-fwd-bwd" => conv([64, 6, 14, 14], [16, 6, 5, 5], 0, true, device),
-        "resnet-conv-fwd" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, false, device),
-        "resnet-conv-fwd-bwd" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, true, device),
+        "conv1-fwd" => conv([64, 1, 28, 28], [6, 1, 5, 5], 2, Grads::None, device),
+        "conv1-fwd-bwd" => conv([64, 1, 28, 28], [6, 1, 5, 5], 2, Grads::Both, device),
+        "conv2-fwd" => conv([64, 6, 14, 14], [16, 6, 5, 5], 0, Grads::None, device),
+        "conv2-fwd-bwd" => conv([64, 6, 14, 14], [16, 6, 5, 5], 0, Grads::Both, device),
+        "resnet-conv-fwd" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::None, device),
+        "resnet-conv-fwd-bwd" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Both, device),
+        "resnet-conv-fwd-bwd-input" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Input, device),
+        "resnet-conv-fwd-bwd-weight" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Weight, device),
         "pool-fwd-bwd" => {
             let x = normal([64, 6, 28, 28], &ad).require_grad();
             Box::new(move || drop(max_pool2d(x.clone(), MaxPoolOptions::new([2, 2])).sum().backward()))
