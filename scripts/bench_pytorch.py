@@ -430,17 +430,17 @@ def cmd_ops(args):
         for name in OPS:
             torch.manual_seed(42)
             micros = 1e6 / throughput(op(name, device), device, 1, args.warmup, args.windows, args.window_secs)
-            print(f"{name:<20} {micros:>10.1f} us", flush=True)
+            print(f"{name:<27} {micros:>10.1f} us", flush=True)
             out.writerow(["pytorch", args.device, name, f"{micros:.2f}"])
 
 
 def cmd_compare_ops(args):
     ours, theirs = read_rows(args.rikai), {r["op"]: float(r["microseconds"]) for r in read_rows(args.pytorch)}
-    print(f"{'op':<20} {'backend':>8} {'rikai us':>10} {'pytorch us':>11} {'rikai/pytorch':>14}")
+    print(f"{'op':<27} {'backend':>8} {'rikai us':>10} {'pytorch us':>11} {'rikai/pytorch':>14}")
     for r in ours:
         if r["op"] in theirs:
             us = float(r["microseconds"])
-            print(f"{r['op']:<20} {r['backend']:>8} {us:>10.1f} {theirs[r['op']]:>11.1f} {us / theirs[r['op']]:>14.2f}")
+            print(f"{r['op']:<27} {r['backend']:>8} {us:>10.1f} {theirs[r['op']]:>11.1f} {us / theirs[r['op']]:>14.2f}")
 
 
 def read_rows(path):

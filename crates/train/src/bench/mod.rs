@@ -201,7 +201,7 @@ fn run_ops(backends: &[String], cli: &Cli, timing: Timing) -> anyhow::Result<()>
         for op in &ops::OPS {
             let mut step = ops::build(op, &device);
             let micros = 1e6 / throughput(&mut step, &device, 1, timing)?;
-            println!("{backend:<8} {:<20} {micros:>10.1} µs  {}", op.name, op.what);
+            println!("{backend:<8} {:<27} {micros:>10.1} µs  {}", op.name, op.what);
             let _ = writeln!(text, "rikai,{backend},{},{micros:.2}", op.name);
         }
     }
