@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use burn::tensor::Device;
 use train::checkpoint;
-use train::classify::{self, Outcome};
+use train::classify::{self, Data, Outcome};
 use train::config::TrainConfig;
 use train::models::Classifier;
 use train::run_dir::write_atomic;
@@ -61,13 +61,16 @@ impl Ctx {
     }
 
     /// Train a classifier with `train`'s own loop into `runs/<name>` (resuming it if a killed
-    /// experiment left it there) and return its final weights, ready for inference.
-    pub fn train_classifier(&self, name: &str, cfg: &TrainConfig) -> anyhow::Result<(Classifier, Outcome)> {
+    /// experiment left it there) and return its final weights, ready for inference, with what
+    /// training reported and the data it trained on.
+    pub fn train_classifier(&self, name: &str, cfg: &TrainConfig) -> anyhow::Result<(Classifier, Outcome, Data)> {
         cfg.validate()?;
+        let data = Data::load(cfg)?;
         let run = self.out.join("runs").join(name);
         let resume = run.join("checkpoints").exists();
-        let outcome = classify::train(cfg, &run, &self.device, resume, None)?.context("training stopped early")?;
-        Ok((load_final(&run, &self.device)?, outcome))
+        let outcome =
+            classify::train_on(cfg, &data, &run, &self.device, resume, None)?.context("training stopped early")?;
+        Ok((load_final(&run, &self.device)?, outcome, data))
     }
 
     /// Write a CSV table `name` with a header row.

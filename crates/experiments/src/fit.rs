@@ -20,15 +20,12 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// The images of `dataset` at `indices`, in batches of `batch_size`, on `device` (without autodiff).
-    pub fn new(dataset: &ImageDataset, indices: &[usize], batcher: &Batcher, batch_size: usize) -> Probe {
-        let batches = indices.chunks(batch_size.max(1)).map(|c| batcher.batch(dataset, c)).collect();
-        Probe { batches, len: indices.len() }
-    }
-
-    /// The first `n` images of `dataset` (all if fewer).
+    /// The first `n` images of `dataset` (all if fewer), in batches of 256 on the batcher's
+    /// device.
     pub fn first(dataset: &ImageDataset, n: usize, batcher: &Batcher) -> Probe {
-        Probe::new(dataset, &(0..n.min(dataset.len())).collect::<Vec<_>>(), batcher, 256)
+        let indices: Vec<usize> = (0..n.min(dataset.len())).collect();
+        let batches = indices.chunks(256).map(|c| batcher.batch(dataset, c)).collect();
+        Probe { batches, len: indices.len() }
     }
 
     /// Number of images.

@@ -84,7 +84,19 @@ pub fn train(
     resume: bool,
     halt_after: Option<usize>,
 ) -> anyhow::Result<Option<Outcome>> {
-    let data = Data::load(cfg)?;
+    train_on(cfg, &Data::load(cfg)?, run, device, resume, halt_after)
+}
+
+/// [`train`] on data already loaded with [`Data::load`] from the same `cfg`, for callers that
+/// go on using the data after training.
+pub fn train_on(
+    cfg: &TrainConfig,
+    data: &Data,
+    run: &Path,
+    device: &Device,
+    resume: bool,
+    halt_after: Option<usize>,
+) -> anyhow::Result<Option<Outcome>> {
     let info = RunInfo {
         config: cfg.clone(),
         input: data.input.clone(),

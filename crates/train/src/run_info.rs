@@ -109,7 +109,21 @@ pub fn load_classifier(
     device: &Device,
 ) -> anyhow::Result<(Classifier, RunInfo)> {
     let (info, weights) = load_checkpoint_info(checkpoint, expected_model, "model.bpk", Some("best.bpk"))?;
+    build_and_load(info, &weights, device)
+}
+
+/// [`load_classifier`] for a run of any classifier family (LeNet, ResNet, AlexNet): for tools
+/// that study whatever network they are given.
+pub fn load_any_classifier(checkpoint: &Path, device: &Device) -> anyhow::Result<(Classifier, RunInfo)> {
+    let (run, weights) = resolve_checkpoint(checkpoint, "model.bpk", Some("best.bpk"))?;
+    let info = RunInfo::load(&run)?;
+    if crate::models::task(&info.config.model)? != crate::models::Task::Classify {
+        bail!("{}: checkpoint of a '{}' model, not of a classifier", checkpoint.display(), info.config.model);
+    }
+    build_and_load(info, &weights, device)
+}
+
+fn build_and_load(info: RunInfo, weights: &Path, device: &Device) -> anyhow::Result<(Classifier, RunInfo)> {
     let model = Classifier::build(&info.config, &info.input, device)?;
-    let model = load_model(model, &weights)?;
-    Ok((model, info))
+    Ok((load_model(model, weights)?, info))
 }

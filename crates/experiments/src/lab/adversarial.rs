@@ -7,7 +7,6 @@ use burn::module::Module;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
 use rikai_data::{Batch, Batcher, Normalization};
-use train::classify::Data;
 use train::models::Classifier;
 
 use crate::ctx::{Ctx, Report, cell, pct};
@@ -67,8 +66,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
     if ctx.quick {
         (cfg.limit_train, cfg.limit_test) = (1024, 256);
     }
-    let (model, _) = ctx.train_classifier("lenet", &cfg)?;
-    let data = Data::load(&cfg)?;
+    let (model, _, data) = ctx.train_classifier("lenet", &cfg)?;
     let norm = data.normalization.clone();
     let probe = Probe::first(&data.test, data.test.len(), &Batcher::new(norm.clone(), ctx.device.clone()));
     let standard: Vec<(f64, f64)> = EPSILONS.iter().map(|&e| attack(&model, &probe, e, &norm)).collect();
@@ -193,6 +191,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use burn::tensor::Device;
+    use train::classify::Data;
     use train::config::TrainConfig;
 
     use super::*;

@@ -2,37 +2,25 @@
 //! neural nets". 1-D and 2-D slices of the training loss along filter-normalised random
 //! directions through a trained network (any classifier checkpoint, or a LeNet trained here).
 
-use std::path::Path;
-
 use rikai_data::{Batcher, Rng};
 use train::classify::Data;
 use train::config::TrainConfig;
-use train::models::Classifier;
-use train::run_info::{RunInfo, resolve_checkpoint};
+use train::run_info::load_any_classifier;
 
 use crate::ctx::{Ctx, Report, cell, pct};
 use crate::fit::Probe;
 use crate::plots::{PALETTE, contour_map};
 use crate::slices::{self, Point};
 
-/// The classifier in `checkpoint` (a run directory or a `.bpk` file of one), its config and
-/// its normalisation.
-fn load_checkpoint(checkpoint: &Path, ctx: &Ctx) -> anyhow::Result<(Classifier, RunInfo)> {
-    let (run, weights) = resolve_checkpoint(checkpoint, "model.bpk", Some("best.bpk"))?;
-    let info = RunInfo::load(&run)?;
-    if train::models::task(&info.config.model)? != train::models::Task::Classify {
-        anyhow::bail!("{}: a {} run; the landscape needs a classifier", checkpoint.display(), info.config.model);
-    }
-    let model = Classifier::build(&info.config, &info.input, &ctx.device)?;
-    Ok((train::checkpoint::load_model(model, &weights)?, info))
-}
-
 /// Run the experiment; returns its headline lines.
 pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
-    let (model, cfg, normalization, source) = match &ctx.checkpoint {
+    let (model, data, normalization, dataset, source) = match &ctx.checkpoint {
         Some(path) => {
-            let (model, info) = load_checkpoint(path, ctx)?;
-            (model, info.config, info.normalization, format!("the checkpoint {}", path.display()))
+            let (model, info) = load_any_classifier(path, &ctx.device)?;
+            // The data the network was trained on, found where this run finds data.
+            let cfg = TrainConfig { data_dir: ctx.data_dir.clone().or(info.config.data_dir.clone()), ..info.config };
+            let source = format!("the checkpoint {}", path.display());
+            (model, Data::load(&cfg)?, info.normalization, cfg.dataset, source)
         }
         None => {
             let mut cfg = ctx.base_config("lenet");
@@ -40,14 +28,11 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
             if ctx.quick {
                 (cfg.limit_train, cfg.limit_test) = (512, 128);
             }
-            let (model, _) = ctx.train_classifier("lenet", &cfg)?;
-            let info = RunInfo::load(&ctx.out.join("runs/lenet"))?;
-            let source = format!("LeNet-5 trained here for {} epochs", cfg.epochs);
-            (model, cfg, info.normalization, source)
+            let (model, _, data) = ctx.train_classifier("lenet", &cfg)?;
+            let normalization = data.normalization.clone();
+            (model, data, normalization, cfg.dataset, format!("LeNet-5 trained here for {} epochs", cfg.epochs))
         }
     };
-    let probe_cfg = TrainConfig { data_dir: ctx.data_dir.clone().or(cfg.data_dir.clone()), ..cfg.clone() };
-    let data = Data::load(&probe_cfg)?;
     let probe = Probe::first(&data.train, ctx.pick(2000, 256), &Batcher::new(normalization, ctx.device.clone()));
     let span = 1.0;
     let mut rng = Rng::derive(ctx.seed, 4242);
@@ -103,7 +88,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
              filter-normalised random direction d (θ + αd, α in [-{span}, {span}]) and 2-D along two (θ + αd₁ + βd₂). Each \
              direction's filters have the norms of the network's filters; biases and batch-norm parameters are not moved.",
             probe.len(),
-            cfg.dataset
+            dataset
         ),
     );
     report

@@ -6,7 +6,6 @@
 //! Here: the 84 units of LeNet-5's penultimate layer, feeding the classifier.
 
 use rikai_data::{Batcher, Rng};
-use train::classify::Data;
 use train::linalg::symmetric_eigen;
 use train::models::Classifier;
 
@@ -113,8 +112,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
     if ctx.quick {
         (cfg.limit_train, cfg.limit_test) = (1024, 256);
     }
-    let (model, outcome) = ctx.train_classifier("lenet", &cfg)?;
-    let data = Data::load(&cfg)?;
+    let (model, outcome, data) = ctx.train_classifier("lenet", &cfg)?;
     let batcher = Batcher::new(data.normalization.clone(), ctx.device.clone());
     let (h_train, k) = features(&model, &data.train, &batcher)?;
     let (h_test, _) = features(&model, &data.test, &batcher)?;

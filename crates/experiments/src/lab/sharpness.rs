@@ -6,7 +6,6 @@
 
 use burn::module::Module;
 use rikai_data::{Batcher, Rng};
-use train::classify::Data;
 
 use crate::ctx::{Ctx, Report, cell, pct};
 use crate::fit::{ClassifierObjective, Probe};
@@ -43,8 +42,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
             (cfg.limit_train, cfg.limit_test) = (512, 256);
         }
         println!("{name}: LeNet-5, batch {batch}, {epochs} epochs");
-        let (model, outcome) = ctx.train_classifier(name, &cfg)?;
-        let data = Data::load(&cfg)?;
+        let (model, outcome, data) = ctx.train_classifier(name, &cfg)?;
         let eval = Batcher::new(data.normalization.clone(), ctx.device.clone());
         let train_all = Probe::first(&data.train, data.train.len(), &eval);
         let (_, train_acc) = train_all.loss_and_accuracy(&model);

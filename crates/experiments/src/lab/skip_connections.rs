@@ -5,7 +5,6 @@
 //! convolution (1-skip) and the paper's shortcut around every pair (2-skip).
 
 use rikai_data::{Batcher, Rng};
-use train::classify::Data;
 
 use crate::ctx::{Ctx, Report, cell, pct};
 use crate::fit::Probe;
@@ -51,9 +50,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
             let label = format!("ResNet-{depth} {kind}");
             println!("{label}: {} epochs on {} images", cfg.epochs, cfg.limit_train);
             let started = std::time::Instant::now();
-            let (model, outcome) = ctx.train_classifier(&format!("resnet{depth}-{kind}"), &cfg)?;
+            let (model, outcome, data) = ctx.train_classifier(&format!("resnet{depth}-{kind}"), &cfg)?;
             let seconds = started.elapsed().as_secs_f64();
-            let data = Data::load(&cfg)?;
             let eval = Batcher::new(data.normalization.clone(), ctx.device.clone());
             let (_, train_acc) = Probe::first(&data.train, data.train.len(), &eval).loss_and_accuracy(&model);
             let probe = Probe::first(&data.train, ctx.pick(1000, 128), &eval);
