@@ -399,6 +399,9 @@ def op(name, device):
         return conv(*resnet, "input")
     if name == "resnet-conv-fwd-bwd-weight":
         return conv(*resnet, "weight")
+    if name == "dcgan-convt-fwd-bwd":
+        x, w = torch.randn(128, 128, 7, 7, **g), torch.randn(128, 64, 4, 4, **g)
+        return lambda: F.conv_transpose2d(x, w, stride=2, padding=1).sum().backward()
     if name == "pool-fwd-bwd":
         x = torch.randn(64, 6, 28, 28, **g)
         return lambda: F.max_pool2d(x, 2).sum().backward()
@@ -416,7 +419,7 @@ def op(name, device):
 
 OPS = ["conv1-fwd", "conv1-fwd-bwd", "conv2-fwd", "conv2-fwd-bwd", "pool-fwd-bwd", "relu-fwd-bwd",
        "linear-fwd-bwd", "resnet-conv-fwd", "resnet-conv-fwd-bwd", "resnet-conv-fwd-bwd-input",
-       "resnet-conv-fwd-bwd-weight", "matmul-256"]  # fmt: skip
+       "resnet-conv-fwd-bwd-weight", "dcgan-convt-fwd-bwd", "matmul-256"]  # fmt: skip
 
 
 def cmd_ops(args):
@@ -438,9 +441,11 @@ def cmd_compare_ops(args):
     ours, theirs = read_rows(args.rikai), {r["op"]: float(r["microseconds"]) for r in read_rows(args.pytorch)}
     print(f"{'op':<27} {'backend':>8} {'rikai us':>10} {'pytorch us':>11} {'rikai/pytorch':>14}")
     for r in ours:
-        if r["op"] in theirs:
+        # A `-burn` row is burn's own convolution, set against the same PyTorch operation.
+        them = theirs.get(r["op"], theirs.get(r["op"].removesuffix("-burn")))
+        if them is not None:
             us = float(r["microseconds"])
-            print(f"{r['op']:<27} {r['backend']:>8} {us:>10.1f} {theirs[r['op']]:>11.1f} {us / theirs[r['op']]:>14.2f}")
+            print(f"{r['op']:<27} {r['backend']:>8} {us:>10.1f} {them:>11.1f} {us / them:>14.2f}")
 
 
 def read_rows(path):

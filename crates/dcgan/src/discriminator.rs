@@ -57,10 +57,10 @@ impl Discriminator {
     /// - `images`: `[batch, channels, image_size, image_size]`, values in [-1, 1]
     /// - output: `[batch]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<1> {
-        let mut x = leaky_relu(self.input.forward(images), SLOPE);
+        let mut x = leaky_relu(kernels::conv(&self.input, images), SLOPE);
         for (conv, bn) in &self.hidden {
-            x = leaky_relu(bn.forward(conv.forward(x)), SLOPE);
+            x = leaky_relu(bn.forward(kernels::conv(conv, x)), SLOPE);
         }
-        self.output.forward(x).flatten(0, 3)
+        kernels::conv(&self.output, x).flatten(0, 3)
     }
 }

@@ -58,9 +58,9 @@ impl Generator {
         let [batch, _] = z.dims();
         let mut x: Tensor<4> = z.reshape([batch, self.latent_dim, 1, 1]);
         for (conv, bn) in &self.hidden {
-            x = relu(bn.forward(conv.forward(x)));
+            x = relu(bn.forward(kernels::conv_transpose(conv, x)));
         }
-        tanh(self.output.forward(x))
+        tanh(kernels::conv_transpose(&self.output, x))
     }
 
     /// Length of the latent vectors the generator takes.

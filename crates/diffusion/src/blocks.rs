@@ -71,12 +71,12 @@ impl ResBlock {
     /// - `x`: `[batch, from, h, w]`, `time`: `[batch, time_dim]`
     /// - output: `[batch, to, h, w]`
     pub fn forward(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = kernels::conv(&self.conv1, silu(self.norm1.forward(x.clone())));
         let [batch, channels, _, _] = h.dims();
         let h = h + self.time.forward(silu(time)).reshape([batch, channels, 1, 1]);
-        let h = self.conv2.forward(self.dropout.forward(silu(self.norm2.forward(h))));
+        let h = kernels::conv(&self.conv2, self.dropout.forward(silu(self.norm2.forward(h))));
         let shortcut = match &self.skip {
-            Some(conv) => conv.forward(x),
+            Some(conv) => kernels::conv(conv, x),
             None => x,
         };
         h + shortcut
@@ -105,13 +105,13 @@ impl Attention {
     /// - `x`, output: `[batch, channels, h, w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let qkv: Tensor<3> = self.qkv.forward(self.norm.forward(x.clone())).reshape([b, 3 * c, h * w]);
+        let qkv: Tensor<3> = kernels::conv(&self.qkv, self.norm.forward(x.clone())).reshape([b, 3 * c, h * w]);
         let q = qkv.clone().narrow(1, 0, c).swap_dims(1, 2); // [b, hw, c]
         let k = qkv.clone().narrow(1, c, c); // [b, c, hw]
         let v = qkv.narrow(1, 2 * c, c).swap_dims(1, 2); // [b, hw, c]
         let weights = softmax(q.matmul(k).div_scalar((c as f64).sqrt()), 2);
         let out: Tensor<4> = weights.matmul(v).swap_dims(1, 2).reshape([b, c, h, w]);
-        x + self.proj.forward(out)
+        x + kernels::conv(&self.proj, out)
     }
 }
 

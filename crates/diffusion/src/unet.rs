@@ -150,7 +150,7 @@ impl UNet {
     /// - output: `[batch, channels, height, width]`
     pub fn forward(&self, x: Tensor<4>, t: Tensor<1>) -> Tensor<4> {
         let time = self.time2.forward(silu(self.time1.forward(timestep_embedding(t, self.base_channels))));
-        let mut h = self.conv_in.forward(x);
+        let mut h = kernels::conv(&self.conv_in, x);
         let mut skips = vec![h.clone()];
         let mut blocks = self.down.iter().zip(&self.down_attention);
         for level in 0..self.levels {
@@ -159,7 +159,7 @@ impl UNet {
                 skips.push(h.clone());
             }
             if let Some(down) = self.downsample.get(level) {
-                h = down.forward(h);
+                h = kernels::conv(down, h);
                 skips.push(h.clone());
             }
         }
@@ -172,9 +172,9 @@ impl UNet {
             }
             if let (Some(conv), Some(next)) = (self.upsample.get(level), skips.last()) {
                 let [_, _, height, width] = next.dims();
-                h = conv.forward(upsample(h, [height, width]));
+                h = kernels::conv(conv, upsample(h, [height, width]));
             }
         }
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        kernels::conv(&self.conv_out, silu(self.norm_out.forward(h)))
     }
 }

@@ -132,8 +132,8 @@ impl LeNet {
     /// - `images`: `[batch, in_channels, image_size, image_size]`
     /// - output: `[batch, 84]`
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self.pool(self.act(norm(&self.bn1, self.conv1.forward(images))));
-        let x = self.pool(self.act(norm(&self.bn2, self.conv2.forward(x))));
+        let x = self.pool(self.act(norm(&self.bn1, kernels::conv(&self.conv1, images))));
+        let x = self.pool(self.act(norm(&self.bn2, kernels::conv(&self.conv2, x))));
         let x: Tensor<2> = x.flatten(1, 3);
         let x = self.act(norm(&self.bn3, self.fc1.forward(x)));
         let x = self.drop(x);

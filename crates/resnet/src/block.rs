@@ -50,7 +50,7 @@ impl ConvBn {
 
     /// `[batch, inputs, h, w]` -> `[batch, outputs, h / stride, w / stride]`, before any activation.
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
+        let x = kernels::conv(&self.conv, x);
         match &self.bn {
             Some(bn) => bn.forward(x),
             None => x,

@@ -26,7 +26,7 @@ pub struct Cli {
     /// Backends to measure, comma-separated (default: every one compiled in).
     #[arg(long, value_delimiter = ',')]
     pub device: Vec<String>,
-    /// Rows to run, comma-separated (default: all; `--list` names them).
+    /// Rows to run, comma-separated (default: all; `--list` names them); with `--ops`, operations.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Timed windows per measurement; the median is reported.
@@ -142,7 +142,7 @@ where
         }
         return Ok(());
     }
-    let specs: Vec<&Spec> = if cli.only.is_empty() {
+    let specs: Vec<&Spec> = if cli.only.is_empty() || cli.ops {
         SPECS.iter().collect()
     } else {
         let mut picked = Vec::new();
@@ -194,11 +194,18 @@ where
 
 /// `--ops`: microseconds per call of every operation on every backend, as a table and CSV.
 fn run_ops(backends: &[String], cli: &Cli, timing: Timing) -> anyhow::Result<()> {
+    for name in &cli.only {
+        if !ops::OPS.iter().any(|op| op.name == name) {
+            bail!("--only {name}: no such operation (see the list in bench --ops)");
+        }
+    }
+    let chosen: Vec<&ops::Op> =
+        ops::OPS.iter().filter(|op| cli.only.is_empty() || cli.only.iter().any(|n| n == op.name)).collect();
     let mut text = String::from("impl,backend,op,microseconds\n");
     for backend in backends {
         let device = crate::device::parse(Some(backend))?;
         device.seed(cli.seed);
-        for op in &ops::OPS {
+        for op in chosen.iter().copied() {
             let mut step = ops::build(op, &device);
             let micros = 1e6 / throughput(&mut step, &device, 1, timing)?;
             println!("{backend:<8} {:<27} {micros:>10.1} µs  {}", op.name, op.what);

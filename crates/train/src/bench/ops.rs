@@ -1,9 +1,11 @@
 //! Single operations of the benchmark's models at their real shapes, timed alone: where a
 //! whole-step gap against PyTorch comes from, and the smallest reproduction of it to report
-//! upstream. `scripts/bench_pytorch.py ops` times the same list.
+//! upstream. `scripts/bench_pytorch.py ops` times the same list. Convolutions run as the models
+//! run them, through `kernels::conv2d`; the `-burn` rows time burn's own `conv2d` at the same
+//! shape, the reproduction of burn-flex's slow convolution.
 
-use burn::tensor::module::{conv2d, max_pool2d};
-use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::module::{self, max_pool2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{Device, Distribution, Tensor, activation::relu};
 
 /// One operation at one shape.
@@ -16,7 +18,7 @@ pub struct Op {
 }
 
 /// The operations, in the order LeNet-5 and ResNet-20 use them.
-pub const OPS: [Op; 12] = [
+pub const OPS: [Op; 16] = [
     Op { name: "conv1-fwd", what: "LeNet conv1: [64,1,28,28] * [6,1,5,5], pad 2" },
     Op { name: "conv1-fwd-bwd", what: "the same, forward and backward (weight and input gradients)" },
     Op { name: "conv2-fwd", what: "LeNet conv2: [64,6,14,14] * [16,6,5,5]" },
@@ -28,6 +30,13 @@ pub const OPS: [Op; 12] = [
     Op { name: "resnet-conv-fwd-bwd", what: "the same, forward and backward" },
     Op { name: "resnet-conv-fwd-bwd-input", what: "the same, backward to the input only (weights fixed)" },
     Op { name: "resnet-conv-fwd-bwd-weight", what: "the same, backward to the weights only (input fixed)" },
+    Op { name: "resnet-conv-fwd-burn", what: "ResNet-20 stage 1 forward with burn's conv2d" },
+    Op { name: "resnet-conv-fwd-bwd-burn", what: "the same, forward and backward" },
+    Op {
+        name: "dcgan-convt-fwd-bwd",
+        what: "DCGAN generator: [128,128,7,7] transposed * [128,64,4,4], stride 2, pad 1",
+    },
+    Op { name: "dcgan-convt-fwd-bwd-burn", what: "the same with burn's conv_transpose2d" },
     Op { name: "matmul-256", what: "[256,256] x [256,256]" },
 ];
 
@@ -48,7 +57,21 @@ enum Grads {
     Weight,
 }
 
+/// A convolution: the models' (`kernels::conv2d`) or burn's own.
+type ConvFn = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>, ConvOptions<2>) -> Tensor<4>;
+
 fn conv(x: [usize; 4], w: [usize; 4], pad: usize, grads: Grads, device: &Device) -> Box<dyn FnMut()> {
+    conv_with(kernels::conv2d, x, w, pad, grads, device)
+}
+
+fn conv_with(
+    conv2d: ConvFn,
+    x: [usize; 4],
+    w: [usize; 4],
+    pad: usize,
+    grads: Grads,
+    device: &Device,
+) -> Box<dyn FnMut()> {
     let options = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
     if let Grads::None = grads {
         let (x, w) = (normal(x, device), normal(w, device));
@@ -59,6 +82,14 @@ fn conv(x: [usize; 4], w: [usize; 4], pad: usize, grads: Grads, device: &Device)
     let x = if matches!(grads, Grads::Both | Grads::Input) { x.require_grad() } else { x };
     let w = if matches!(grads, Grads::Both | Grads::Weight) { w.require_grad() } else { w };
     Box::new(move || drop(conv2d(x.clone(), w.clone(), None, options.clone()).sum().backward()))
+}
+
+/// DCGAN's 7x7 to 14x14 upsampling, forward and backward: the models' or burn's own.
+fn dcgan_convt(burn_own: bool, device: &Device) -> Box<dyn FnMut()> {
+    let options = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+    let (x, w) = (normal([128, 128, 7, 7], device).require_grad(), normal([128, 64, 4, 4], device).require_grad());
+    let convt = if burn_own { module::conv_transpose2d } else { kernels::conv_transpose2d };
+    Box::new(move || drop(convt(x.clone(), w.clone(), None, options.clone()).sum().backward()))
 }
 
 /// A closure that runs `op` once on `device` (its inputs made once, outside the timing).
@@ -73,6 +104,12 @@ pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
         "resnet-conv-fwd-bwd" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Both, device),
         "resnet-conv-fwd-bwd-input" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Input, device),
         "resnet-conv-fwd-bwd-weight" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Weight, device),
+        "resnet-conv-fwd-burn" => conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::None, device),
+        "resnet-conv-fwd-bwd-burn" => {
+            conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Both, device)
+        }
+        "dcgan-convt-fwd-bwd" => dcgan_convt(false, &ad),
+        "dcgan-convt-fwd-bwd-burn" => dcgan_convt(true, &ad),
         "pool-fwd-bwd" => {
             let x = normal([64, 6, 28, 28], &ad).require_grad();
             Box::new(move || drop(max_pool2d(x.clone(), MaxPoolOptions::new([2, 2])).sum().backward()))

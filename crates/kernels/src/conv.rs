@@ -1,0 +1,261 @@
+//! 2-D convolution by im2col and GEMM, one image per task, forward and backward.
+//!
+//! Each image's column matrix (`[C·KH·KW, HO·WO]`, 590 KB for ResNet-20's first stage) stays in
+//! cache while its GEMMs run (Chellapilla, Puri & Simard 2006, "High performance convolutional
+//! neural networks for document processing"). The weight gradient is `dY · colsᵀ` summed over
+//! images, the input gradient `Wᵀ · dY` folded back onto the image by col2im.
+
+use crate::gemm::{Mat, matmul};
+use rayon::prelude::*;
+
+/// Shapes and hyper-parameters of one convolution (NCHW, one group).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Batch size.
+    pub batch: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Input height and width.
+    pub input: [usize; 2],
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Stride per spatial dimension.
+    pub stride: [usize; 2],
+    /// Zero padding `(before, after)` per spatial dimension.
+    pub padding: [(usize, usize); 2],
+    /// Dilation per spatial dimension.
+    pub dilation: [usize; 2],
+}
+
+impl Geometry {
+    /// Whether the kernel fits inside the padded input and the strides are positive: the
+    /// geometries [`Geometry::output`] and the kernels accept.
+    pub fn is_valid(&self) -> bool {
+        (0..2).all(|d| {
+            let span = self.dilation[d] * (self.kernel[d].max(1) - 1) + 1;
+            let (before, after) = self.padding[d];
+            self.stride[d] > 0 && self.kernel[d] > 0 && self.input[d] + before + after >= span
+        })
+    }
+
+    /// Output height and width.
+    pub fn output(&self) -> [usize; 2] {
+        std::array::from_fn(|d| {
+            let span = self.dilation[d] * (self.kernel[d] - 1) + 1;
+            let (before, after) = self.padding[d];
+            (self.input[d] + before + after - span) / self.stride[d] + 1
+        })
+    }
+
+    /// Values in one input image.
+    fn image_len(&self) -> usize {
+        self.in_channels * self.input[0] * self.input[1]
+    }
+
+    /// Rows of the column matrix: one per weight of an output channel.
+    fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Output positions of one image: the column matrix's columns.
+    fn positions(&self) -> usize {
+        let [ho, wo] = self.output();
+        ho * wo
+    }
+
+    /// Threads each GEMM may use: one while there are enough images to keep every thread busy,
+    /// all of them for a batch smaller than that (a single image at inference).
+    fn gemm_threads(&self) -> usize {
+        if self.batch >= rayon::current_num_threads() { 1 } else { 0 }
+    }
+
+    /// Output positions `o` along dimension `d` whose input `o·stride + tap·dilation - pad` is
+    /// inside the image; the others read padding.
+    fn valid(&self, d: usize, tap: usize, out_len: usize) -> std::ops::Range<usize> {
+        let offset = tap * self.dilation[d];
+        let (pad, stride, len) = (self.padding[d].0, self.stride[d], self.input[d]);
+        let first = pad.saturating_sub(offset).div_ceil(stride);
+        let end = if len + pad > offset { (len + pad - offset).div_ceil(stride) } else { 0 };
+        first.min(out_len)..end.min(out_len).max(first.min(out_len))
+    }
+
+    /// Calls `f(row, at, oh, j, valid)` for every output row `oh` of every column-matrix row `row`
+    /// (kernel column `j`) that reads the image: `at` is the offset of the image row it reads,
+    /// `valid` the output columns inside the image; the others read padding.
+    fn for_each_row(&self, mut f: impl FnMut(usize, usize, usize, usize, std::ops::Range<usize>)) {
+        let [ho, wo] = self.output();
+        let [h, w] = self.input;
+        let [kh, kw] = self.kernel;
+        for c in 0..self.in_channels {
+            for i in 0..kh {
+                let rows = self.valid(0, i, ho);
+                for j in 0..kw {
+                    let row = (c * kh + i) * kw + j;
+                    let cols = self.valid(1, j, wo);
+                    for oh in rows.clone() {
+                        let ih = oh * self.stride[0] + i * self.dilation[0] - self.padding[0].0;
+                        f(row, (c * h + ih) * w, oh, j, cols.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The input column that output column `ow` reads at kernel column `j` (inside `valid`).
+    fn input_column(&self, ow: usize, j: usize) -> usize {
+        ow * self.stride[1] + j * self.dilation[1] - self.padding[1].0
+    }
+
+    /// Unfolds one image into its column matrix `[patch_len, positions]`.
+    fn im2col(&self, image: &[f32], cols: &mut [f32]) {
+        // Padding is rare next to the interior, so zero everything once and copy the interior.
+        cols.fill(0.0);
+        let (positions, wo, w) = (self.positions(), self.output()[1], self.input[1]);
+        let stride = self.stride[1];
+        self.for_each_row(|row, at, oh, j, valid| {
+            let src = &image[at..at + w];
+            let dst = &mut cols[row * positions + oh * wo..][..wo];
+            let first = self.input_column(valid.start, j);
+            if stride == 1 {
+                dst[valid.clone()].copy_from_slice(&src[first..first + valid.len()]);
+            } else {
+                for (d, s) in dst[valid].iter_mut().zip(src[first..].iter().step_by(stride)) {
+                    *d = *s;
+                }
+            }
+        });
+    }
+
+    /// Adds a column matrix back onto the image it was unfolded from (the adjoint of `im2col`).
+    fn col2im(&self, cols: &[f32], image: &mut [f32]) {
+        image.fill(0.0);
+        let (positions, wo, w) = (self.positions(), self.output()[1], self.input[1]);
+        let stride = self.stride[1];
+        self.for_each_row(|row, at, oh, j, valid| {
+            let src = &cols[row * positions + oh * wo..][..wo];
+            let first = self.input_column(valid.start, j);
+            let dst = &mut image[at..at + w];
+            if stride == 1 {
+                for (d, s) in dst[first..first + valid.len()].iter_mut().zip(&src[valid]) {
+                    *d += *s;
+                }
+            } else {
+                for (d, s) in dst[first..].iter_mut().step_by(stride).zip(&src[valid]) {
+                    *d += *s;
+                }
+            }
+        });
+    }
+}
+
+/// `y = conv(x, w)` without bias: `x` is `[N, C, H, W]`, `w` is `[O, C, KH, KW]`, and the result
+/// `[N, O, HO, WO]`, all row-major.
+pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    let (patch, positions) = (g.patch_len(), g.positions());
+    assert_eq!(x.len(), g.batch * g.image_len(), "input does not match {g:?}");
+    let weights = Mat::new(w, g.out_channels, patch);
+    let threads = g.gemm_threads();
+    let mut y = vec![0.0; g.batch * g.out_channels * positions];
+    y.par_chunks_mut(g.out_channels * positions).zip(x.par_chunks(g.image_len())).for_each_init(
+        || vec![0.0; patch * positions],
+        |cols, (out, image)| {
+            g.im2col(image, cols);
+            matmul(weights, Mat::new(cols, patch, positions), out, false, threads);
+        },
+    );
+    y
+}
+
+/// Gradients of a convolution with respect to its input and its weights, given the gradient
+/// `dy` of its output; each is computed only when asked for.
+pub fn backward(
+    g: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    want_input: bool,
+    want_weight: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    assert_eq!(x.len(), g.batch * g.image_len(), "input does not match {g:?}");
+    assert_eq!(dy.len(), g.batch * g.out_channels * g.positions(), "output gradient does not match {g:?}");
+    // A stride-1 input gradient can also be computed as a convolution of `dy` with the flipped
+    // kernel (a GEMM summing over O·KH·KW instead of O); measured on ResNet-20 and LeNet-5's
+    // shapes it was no faster, and slower for LeNet's few channels, so col2im serves all.
+    (want_input.then(|| input_gradient(g, w, dy)), want_weight.then(|| weight_gradient(g, x, dy)))
+}
+
+/// `y = conv_transpose(x, w)` without bias: the adjoint of the convolution `g`, whose output
+/// has `x`'s shape `[N, O, HO, WO]` and whose input has `y`'s `[N, C, H, W]`; `w` is
+/// `[O, C, KH, KW]`, the layout burn gives a transposed convolution's weight.
+pub fn transposed_forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), g.batch * g.out_channels * g.positions(), "input does not match {g:?}");
+    input_gradient(g, w, x)
+}
+
+/// Gradients of [`transposed_forward`] with respect to `x` and `w`, given `dy`: a transposed
+/// convolution's input gradient is the forward convolution of `dy`, and its weight gradient the
+/// convolution's, with the roles of input and output gradient swapped.
+pub fn transposed_backward(
+    g: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    want_input: bool,
+    want_weight: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    assert_eq!(x.len(), g.batch * g.out_channels * g.positions(), "input does not match {g:?}");
+    assert_eq!(dy.len(), g.batch * g.image_len(), "output gradient does not match {g:?}");
+    (want_input.then(|| forward(g, dy, w)), want_weight.then(|| weight_gradient(g, dy, x)))
+}
+
+/// The input gradient: `Wᵀ · dY` per image, folded back by col2im.
+fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (patch, positions, image_len) = (g.patch_len(), g.positions(), g.image_len());
+    let weights = Mat::new(w, g.out_channels, patch);
+    let threads = g.gemm_threads();
+    let mut dx = vec![0.0; g.batch * image_len];
+    dx.par_chunks_mut(image_len).zip(dy.par_chunks(g.out_channels * positions)).for_each_init(
+        || vec![0.0; patch * positions],
+        |cols, (image, grad)| {
+            matmul(weights.t(), Mat::new(grad, g.out_channels, positions), cols, false, threads);
+            g.col2im(cols, image);
+        },
+    );
+    dx
+}
+
+/// The weight gradient, `Σ_images dY · colsᵀ`.
+fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (patch, positions, image_len) = (g.patch_len(), g.positions(), g.image_len());
+    let out_len = g.out_channels * positions;
+    let threads = g.gemm_threads();
+    // Images go to threads in contiguous runs, one per thread, each summing its own gradient.
+    let per_run = g.batch.div_ceil(rayon::current_num_threads()).max(1);
+    let partial_sums: Vec<Vec<f32>> = (0..g.batch.div_ceil(per_run))
+        .into_par_iter()
+        .map(|run| {
+            let mut cols = vec![0.0; patch * positions];
+            let mut sums = vec![0.0; g.out_channels * patch];
+            for n in run * per_run..((run + 1) * per_run).min(g.batch) {
+                let grad = Mat::new(&dy[n * out_len..(n + 1) * out_len], g.out_channels, positions);
+                g.im2col(&x[n * image_len..(n + 1) * image_len], &mut cols);
+                matmul(Mat::new(&cols, patch, positions), grad.t(), &mut sums, true, threads);
+            }
+            sums
+        })
+        .collect();
+    // The runs' sums are added in run order, never in the order threads finish, so that the
+    // same seed gives the same weights on every run. They are `[patch, out_channels]`: that GEMM
+    // reads the small `dY` transposed rather than the column matrix.
+    let mut dw = vec![0.0; g.out_channels * patch];
+    for sums in &partial_sums {
+        for (q, row) in sums.chunks(g.out_channels).enumerate() {
+            for (o, v) in row.iter().enumerate() {
+                dw[o * patch + q] += *v;
+            }
+        }
+    }
+    dw
+}

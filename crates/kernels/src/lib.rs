@@ -1,0 +1,156 @@
+//! CPU kernels that burn's pure-Rust backend (burn-flex 0.22) lacks.
+//!
+//! burn-flex implements no convolution backward pass of its own: burn's generic fallback builds
+//! the input gradient from a transposed convolution and the weight gradient from a convolution
+//! that treats the batch as channels, together 3-4x slower than the forward pass (see README,
+//! "Benchmark"). [`conv2d`] and [`conv_transpose2d`] route convolutions on the flex device through
+//! [`mod@conv`]'s im2col+GEMM kernels with a direct backward pass, registered with burn's autodiff as
+//! a backend extension; every other device, grouped convolutions and non-`f32` tensors keep burn's
+//! own operations, so model code stays the same on every backend. Models call [`conv()`] and
+//! [`conv_transpose`] on burn's `Conv2d` and `ConvTranspose2d` layers in place of `forward`.
+
+pub mod conv;
+#[cfg(feature = "flex")]
+mod extension;
+mod gemm;
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Tensor, module};
+use conv::Geometry;
+
+/// `layer.forward(x)`, through [`conv2d`]: the same result, faster on flex.
+pub fn conv(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let padding = match layer.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        // `Same` depends on the input size; burn's own forward works it out.
+        PaddingConfig2d::Same => return layer.forward(x),
+    };
+    let options = ConvOptions::new_with_padding(layer.stride, padding, layer.dilation, layer.groups);
+    conv2d(x, layer.weight.val(), layer.bias.as_ref().map(|bias| bias.val()), options)
+}
+
+/// `layer.forward(x)`, through [`conv_transpose2d`].
+pub fn conv_transpose(layer: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    let options =
+        ConvTransposeOptions::new(layer.stride, layer.padding, layer.padding_out, layer.dilation, layer.groups);
+    conv_transpose2d(x, layer.weight.val(), layer.bias.as_ref().map(|bias| bias.val()), options)
+}
+
+/// 2-D convolution, as `burn::tensor::module::conv2d`.
+///
+/// - `x`: `[batch, in_channels, height, width]`
+/// - `weight`: `[out_channels, in_channels / groups, kernel_h, kernel_w]`
+/// - `bias`: `[out_channels]`
+/// - returns `[batch, out_channels, out_h, out_w]`
+pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if let Some(geometry) = conv_geometry(x.dims(), weight.dims(), &options)
+        && extension::applies(&x, &weight)
+    {
+        return with_bias(extension::run(x, weight, extension::Conv { geometry, transposed: false }), bias);
+    }
+    module::conv2d(x, weight, bias, options)
+}
+
+/// 2-D transposed convolution, as `burn::tensor::module::conv_transpose2d`.
+///
+/// - `x`: `[batch, in_channels, height, width]`
+/// - `weight`: `[in_channels, out_channels / groups, kernel_h, kernel_w]`
+/// - `bias`: `[out_channels]`
+/// - returns `[batch, out_channels, out_h, out_w]`, `out = (in - 1)·stride - 2·padding +
+///   dilation·(kernel - 1) + padding_out + 1`
+pub fn conv_transpose2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<2>,
+) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if let Some(geometry) = transposed_geometry(x.dims(), weight.dims(), &options)
+        && extension::applies(&x, &weight)
+    {
+        return with_bias(extension::run(x, weight, extension::Conv { geometry, transposed: true }), bias);
+    }
+    module::conv_transpose2d(x, weight, bias, options)
+}
+
+/// The kernels' geometry of a convolution, or `None` for one they leave to burn (groups,
+/// mismatched channels, a kernel larger than the padded input: burn also reports the errors).
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
+fn conv_geometry(x: [usize; 4], w: [usize; 4], options: &ConvOptions<2>) -> Option<Geometry> {
+    let ([n, c, h, wd], [o, wc, kh, kw]) = (x, w);
+    let geometry = Geometry {
+        batch: n,
+        in_channels: c,
+        input: [h, wd],
+        out_channels: o,
+        kernel: [kh, kw],
+        stride: options.stride,
+        padding: options.padding,
+        dilation: options.dilation,
+    };
+    (options.groups == 1 && c == wc && geometry.is_valid()).then_some(geometry)
+}
+
+/// The geometry of the convolution a transposed convolution is the adjoint of (from its output
+/// back to its input), or `None` where the kernels leave it to burn.
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
+fn transposed_geometry(x: [usize; 4], w: [usize; 4], options: &ConvTransposeOptions<2>) -> Option<Geometry> {
+    let ([n, c, h, wd], [wc, o, kh, kw]) = (x, w);
+    let out = |d: usize, len: usize, k: usize| {
+        let full = (len.checked_sub(1)?) * options.stride[d] + options.dilation[d] * (k.checked_sub(1)?);
+        (full + options.padding_out[d] + 1).checked_sub(2 * options.padding[d])
+    };
+    let geometry = Geometry {
+        batch: n,
+        in_channels: o,
+        input: [out(0, h, kh)?, out(1, wd, kw)?],
+        out_channels: c,
+        kernel: [kh, kw],
+        stride: options.stride,
+        padding: options.padding.map(|p| (p, p)),
+        dilation: options.dilation,
+    };
+    // `padding_out` at or past the stride has no adjoint convolution of this shape.
+    let fits = geometry.is_valid() && geometry.output() == [h, wd];
+    (options.groups == 1 && c == wc && fits).then_some(geometry)
+}
+
+/// `y` plus a per-channel bias.
+#[cfg(feature = "flex")]
+fn with_bias(y: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    match bias {
+        Some(bias) => {
+            let channels = bias.dims()[0];
+            y + bias.reshape([1, channels, 1, 1])
+        }
+        None => y,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_models_convolutions_take_the_kernels() {
+        let conv = |stride, pad, groups| ConvOptions::new([stride; 2], [pad; 2], [1, 1], groups);
+        let resnet = conv_geometry([128, 16, 32, 32], [32, 16, 3, 3], &conv(2, 1, 1)).unwrap();
+        assert_eq!(resnet.output(), [16, 16]);
+        assert!(conv_geometry([2, 4, 6, 6], [6, 2, 3, 3], &conv(1, 0, 2)).is_none(), "groups");
+        assert!(conv_geometry([2, 3, 6, 6], [6, 4, 3, 3], &conv(1, 0, 1)).is_none(), "channels");
+        assert!(conv_geometry([2, 3, 2, 2], [6, 3, 5, 5], &conv(1, 1, 1)).is_none(), "kernel too large");
+
+        // DCGAN's generator: 4x4 kernels, stride 2, padding 1, doubling 8x8 to 16x16.
+        let up = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+        let g = transposed_geometry([128, 64, 8, 8], [64, 32, 4, 4], &up).unwrap();
+        assert_eq!((g.input, g.in_channels, g.out_channels, g.output()), ([16, 16], 32, 64, [8, 8]));
+        let project = ConvTransposeOptions::new([1, 1], [0, 0], [0, 0], [1, 1], 1);
+        assert_eq!(transposed_geometry([128, 100, 1, 1], [100, 64, 4, 4], &project).unwrap().input, [4, 4]);
+        let too_much = ConvTransposeOptions::new([2, 2], [1, 1], [2, 2], [1, 1], 1);
+        assert!(transposed_geometry([1, 4, 8, 8], [4, 2, 4, 4], &too_much).is_none(), "padding_out >= stride");
+    }
+}

@@ -1,0 +1,132 @@
+//! `kernels::conv2d` and `kernels::conv_transpose2d` on flex against burn's own operations:
+//! outputs and every gradient.
+
+use burn::tensor::module;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Device, Distribution, Tensor};
+
+/// Largest difference relative to the largest magnitude of `want`.
+fn relative_error<const D: usize>(got: Tensor<D>, want: Tensor<D>) -> f32 {
+    let scale = want.clone().abs().max().into_scalar::<f32>();
+    (got - want).abs().max().into_scalar::<f32>() / scale
+}
+
+fn check(x: [usize; 4], w: [usize; 4], options: ConvOptions<2>, bias: bool) {
+    let device = Device::flex().autodiff();
+    let xs: Tensor<4> = Tensor::random(x, Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let ws: Tensor<4> = Tensor::random(w, Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let bs = bias.then(|| Tensor::<1>::random([w[0]], Distribution::Normal(0.0, 1.0), &device).require_grad());
+
+    let want = module::conv2d(xs.clone(), ws.clone(), bs.clone(), options.clone());
+    // A non-uniform output gradient, so that a wrong index cannot cancel out.
+    let dy = want.clone().detach().sin();
+    let want_grads = (want.clone() * dy.clone()).sum().backward();
+    let got = kernels::conv2d(xs.clone(), ws.clone(), bs.clone(), options.clone());
+    assert_eq!(got.dims(), want.dims(), "{x:?} * {w:?}, {options:?}");
+    let got_grads = (got.clone() * dy).sum().backward();
+
+    let what = format!("{x:?} * {w:?}, {options:?}");
+    assert!(relative_error(got, want) < 1e-5, "output of {what}");
+    let dx = relative_error(xs.grad(&got_grads).unwrap(), xs.grad(&want_grads).unwrap());
+    assert!(dx < 1e-5, "input gradient of {what}: {dx}");
+    let dw = relative_error(ws.grad(&got_grads).unwrap(), ws.grad(&want_grads).unwrap());
+    assert!(dw < 1e-5, "weight gradient of {what}: {dw}");
+    if let Some(bs) = bs {
+        let db = relative_error(bs.grad(&got_grads).unwrap(), bs.grad(&want_grads).unwrap());
+        assert!(db < 1e-5, "bias gradient of {what}: {db}");
+    }
+}
+
+#[test]
+fn matches_burn_on_the_models_shapes() {
+    // LeNet-5's two convolutions, ResNet's 3x3 (same, and stride 2) and 1x1 shortcut.
+    check([4, 1, 28, 28], [6, 1, 5, 5], ConvOptions::new([1, 1], [2, 2], [1, 1], 1), true);
+    check([4, 6, 14, 14], [16, 6, 5, 5], ConvOptions::new([1, 1], [0, 0], [1, 1], 1), true);
+    check([3, 16, 16, 16], [16, 16, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), false);
+    check([3, 16, 16, 16], [32, 16, 3, 3], ConvOptions::new([2, 2], [1, 1], [1, 1], 1), false);
+    check([3, 16, 16, 16], [32, 16, 1, 1], ConvOptions::new([2, 2], [0, 0], [1, 1], 1), false);
+}
+
+#[test]
+fn matches_burn_on_odd_geometry() {
+    // Non-square kernel and input, stride 3 with an uneven remainder, dilation, odd padding.
+    check([2, 3, 13, 10], [5, 3, 3, 2], ConvOptions::new([3, 2], [2, 1], [1, 1], 1), true);
+    check([2, 2, 11, 11], [4, 2, 3, 3], ConvOptions::new([1, 1], [2, 2], [2, 2], 1), true);
+    // Padding wider than the kernel reach: whole output rows read only zeros.
+    check([1, 2, 5, 5], [3, 2, 3, 3], ConvOptions::new([1, 1], [3, 3], [1, 1], 1), true);
+}
+
+#[test]
+fn gradient_to_one_side_only() {
+    let device = Device::flex().autodiff();
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let x: Tensor<4> = Tensor::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let w: Tensor<4> = Tensor::random([4, 3, 3, 3], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let grads = kernels::conv2d(x.clone(), w.clone(), None, options.clone()).sum().backward();
+    let want = module::conv2d(x.clone(), w.clone(), None, options.clone()).sum().backward();
+    assert!(x.grad(&grads).is_none());
+    assert!(relative_error(w.grad(&grads).unwrap(), w.grad(&want).unwrap()) < 1e-5);
+}
+
+#[test]
+fn grouped_and_other_devices_fall_back_to_burn() {
+    let device = Device::flex();
+    let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 2);
+    let x: Tensor<4> = Tensor::random([2, 4, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+    let w: Tensor<4> = Tensor::random([6, 2, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+    let got = kernels::conv2d(x.clone(), w.clone(), None, options.clone());
+    let want = module::conv2d(x, w, None, options);
+    assert_eq!(got.into_data(), want.into_data());
+}
+
+fn check_transposed(x: [usize; 4], w: [usize; 4], options: ConvTransposeOptions<2>) {
+    let device = Device::flex().autodiff();
+    let xs: Tensor<4> = Tensor::random(x, Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let ws: Tensor<4> = Tensor::random(w, Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let bs = Tensor::<1>::random([w[1]], Distribution::Normal(0.0, 1.0), &device).require_grad();
+
+    let want = module::conv_transpose2d(xs.clone(), ws.clone(), Some(bs.clone()), options.clone());
+    let dy = want.clone().detach().cos();
+    let want_grads = (want.clone() * dy.clone()).sum().backward();
+    let got = kernels::conv_transpose2d(xs.clone(), ws.clone(), Some(bs.clone()), options.clone());
+    let what = format!("{x:?} ^T {w:?}, {options:?}");
+    assert_eq!(got.dims(), want.dims(), "{what}");
+    let got_grads = (got.clone() * dy).sum().backward();
+
+    assert!(relative_error(got, want) < 1e-5, "output of {what}");
+    for (name, got, want) in
+        [("input", xs.grad(&got_grads), xs.grad(&want_grads)), ("weight", ws.grad(&got_grads), ws.grad(&want_grads))]
+    {
+        let error = relative_error(got.unwrap(), want.unwrap());
+        assert!(error < 1e-5, "{name} gradient of {what}: {error}");
+    }
+    let db = relative_error(bs.grad(&got_grads).unwrap(), bs.grad(&want_grads).unwrap());
+    assert!(db < 1e-5, "bias gradient of {what}: {db}");
+}
+
+#[test]
+fn transposed_matches_burn() {
+    // DCGAN's projection (1x1 to 4x4) and its upsampling layers (kernel 4, stride 2, padding 1).
+    check_transposed([3, 8, 1, 1], [8, 6, 4, 4], ConvTransposeOptions::new([1, 1], [0, 0], [0, 0], [1, 1], 1));
+    check_transposed([3, 6, 4, 4], [6, 5, 4, 4], ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1));
+    // Output padding, uneven strides, dilation.
+    check_transposed([2, 3, 5, 4], [3, 4, 3, 3], ConvTransposeOptions::new([2, 3], [1, 0], [1, 2], [1, 1], 1));
+    check_transposed([2, 3, 5, 5], [3, 2, 3, 3], ConvTransposeOptions::new([1, 1], [2, 2], [0, 0], [2, 2], 1));
+}
+
+#[test]
+fn inputs_that_are_views_into_a_larger_buffer() {
+    // A batch sliced out of a larger one is contiguous but starts inside its buffer.
+    let device = Device::flex();
+    let whole: Tensor<4> = Tensor::random([6, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let x = whole.slice([2..4]);
+    let w: Tensor<4> = Tensor::random([4, 3, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let want = module::conv2d(x.clone(), w.clone(), None, options.clone());
+    assert!(relative_error(kernels::conv2d(x.clone(), w.clone(), None, options), want) < 1e-5);
+
+    let up = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+    let wt: Tensor<4> = Tensor::random([3, 2, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+    let want = module::conv_transpose2d(x.clone(), wt.clone(), None, up.clone());
+    assert!(relative_error(kernels::conv_transpose2d(x, wt, None, up), want) < 1e-5);
+}
