@@ -3,7 +3,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
-use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
+use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -163,7 +163,7 @@ impl AlexNet {
             x = match (step, conv) {
                 (Step::Conv, Some(conv)) => kernels::conv(conv, x),
                 (Step::Relu, _) => relu(x),
-                (Step::Pool, _) => max_pool2d(x, pool.clone()),
+                (Step::Pool, _) => kernels::max_pool2d(x, pool.clone()),
                 (Step::Conv, None) => unreachable!("every Conv slot holds a convolution"),
             };
         }

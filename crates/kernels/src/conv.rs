@@ -73,7 +73,7 @@ impl Geometry {
 
     /// Output positions `o` along dimension `d` whose input `o·stride + tap·dilation - pad` is
     /// inside the image; the others read padding.
-    fn valid(&self, d: usize, tap: usize, out_len: usize) -> std::ops::Range<usize> {
+    pub(crate) fn valid(&self, d: usize, tap: usize, out_len: usize) -> std::ops::Range<usize> {
         let offset = tap * self.dilation[d];
         let (pad, stride, len) = (self.padding[d].0, self.stride[d], self.input[d]);
         let first = pad.saturating_sub(offset).div_ceil(stride);

@@ -1,6 +1,7 @@
-//! The im2col convolutions as a burn backend extension on flex, with their own autodiff backward.
+//! The kernels as a burn backend extension on flex, each with its own autodiff backward.
 
 use crate::conv::{self, Geometry};
+use crate::pool;
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
@@ -8,6 +9,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Backend, DispatchDevice, Flex, backend_extension, tensor::FloatTensor};
 use burn::tensor::{DType, Shape, Tensor, TensorData};
+use std::sync::Arc;
 
 /// Which of the two operations, on which geometry. For a transposed convolution the geometry is
 /// that of the convolution it is the adjoint of (its output is the transposed one's input).
@@ -20,24 +22,36 @@ pub struct Conv {
 }
 
 #[backend_extension(Flex, Autodiff)]
-pub trait Im2colConv: Backend {
+pub trait FlexKernels: Backend {
     /// Convolution or transposed convolution without bias, one group.
     fn im2col_conv(x: FloatTensor<Self>, weight: FloatTensor<Self>, conv: Conv) -> FloatTensor<Self>;
+    /// Max pooling of every plane; `plane.batch` is batch times channels.
+    fn planes_max_pool(x: FloatTensor<Self>, plane: Geometry) -> FloatTensor<Self>;
 }
 
-/// Whether both tensors are `f32` on the flex device (with or without autodiff).
-pub fn applies(x: &Tensor<4>, weight: &Tensor<4>) -> bool {
-    let on_flex = matches!(x.device().as_dispatch().clone().inner(), DispatchDevice::Flex(_));
-    on_flex && x.dtype() == DType::F32 && weight.dtype() == DType::F32
+/// Whether a tensor is `f32` on the flex device (with or without autodiff).
+pub fn applies(t: &Tensor<4>) -> bool {
+    matches!(t.device().as_dispatch().clone().inner(), DispatchDevice::Flex(_)) && t.dtype() == DType::F32
 }
 
-/// The extension's entry point from the tensor API.
+/// The convolutions' entry point from the tensor API.
 pub fn run(x: Tensor<4>, weight: Tensor<4>, conv: Conv) -> Tensor<4> {
-    Tensor::from_dispatch(<burn::backend::Dispatch as Im2colConv>::im2col_conv(
+    Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::im2col_conv(
         x.into_dispatch(),
         weight.into_dispatch(),
         conv,
     ))
+}
+
+/// Max pooling's entry point from the tensor API.
+pub fn max_pool(x: Tensor<4>, plane: Geometry) -> Tensor<4> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::planes_max_pool(x.into_dispatch(), plane))
+}
+
+/// `[N, C, H, W]` to `[N, C, HO, WO]` by `plane`'s pooling.
+fn pooled_shape(x: &FlexTensor, plane: &Geometry) -> Shape {
+    let (dims, [ho, wo]) = (x.layout().shape(), plane.output());
+    [dims[0], dims[1], ho, wo].into()
 }
 
 /// The tensor itself when its values lie in one row-major run, else a row-major copy.
@@ -55,7 +69,7 @@ fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-impl Im2colConv for Flex {
+impl FlexKernels for Flex {
     fn im2col_conv(x: FlexTensor, weight: FlexTensor, conv: Conv) -> FlexTensor {
         let g = &conv.geometry;
         let (x, weight) = (values(&x), values(&weight));
@@ -68,12 +82,17 @@ impl Im2colConv for Flex {
             tensor(conv::forward(g, x, weight), [g.batch, g.out_channels, ho, wo].into())
         }
     }
+
+    fn planes_max_pool(x: FlexTensor, plane: Geometry) -> FlexTensor {
+        let shape = pooled_shape(&x, &plane);
+        tensor(pool::forward(&plane, slice(&values(&x))).0, shape)
+    }
 }
 
 #[derive(Debug)]
-struct Im2colConvBackward;
+struct ConvBackward;
 
-impl Backward<Flex, 2> for Im2colConvBackward {
+impl Backward<Flex, 2> for ConvBackward {
     type State = (NodeId, NodeId, Conv);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
@@ -96,9 +115,9 @@ impl Backward<Flex, 2> for Im2colConvBackward {
     }
 }
 
-impl<C: CheckpointStrategy> Im2colConv for Autodiff<Flex, C> {
+impl<C: CheckpointStrategy> FlexKernels for Autodiff<Flex, C> {
     fn im2col_conv(x: FloatTensor<Self>, weight: FloatTensor<Self>, conv: Conv) -> FloatTensor<Self> {
-        match Im2colConvBackward.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
+        match ConvBackward.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 let weight_state = prep.checkpoint(&weight);
@@ -108,6 +127,36 @@ impl<C: CheckpointStrategy> Im2colConv for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(Flex::im2col_conv(x.into_primitive(), weight.into_primitive(), conv))
             }
+        }
+    }
+
+    fn planes_max_pool(x: FloatTensor<Self>, plane: Geometry) -> FloatTensor<Self> {
+        let shape = pooled_shape(x.primitive(), &plane);
+        let (y, winners) = pool::forward(&plane, slice(&values(x.primitive())));
+        let y = tensor(y, shape);
+        match MaxPoolBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((Arc::new(winners), plane), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl Backward<Flex, 1> for MaxPoolBackward {
+    /// The offset of each output's maximum in its plane, and the pooling.
+    type State = (Arc<Vec<u32>>, Geometry);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        let (winners, plane) = ops.state;
+        if let Some(node) = node_x {
+            let shape = dy.layout().shape();
+            let (batch, channels) = (shape[0], shape[1]);
+            let dx = pool::backward(&plane, &winners, slice(&dy));
+            grads.register::<Flex>(node.id, tensor(dx, [batch, channels, plane.input[0], plane.input[1]].into()));
         }
     }
 }

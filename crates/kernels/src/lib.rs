@@ -1,22 +1,24 @@
-//! CPU kernels that burn's pure-Rust backend (burn-flex 0.22) lacks.
+//! CPU kernels that burn's pure-Rust backend (burn-flex 0.22) lacks or runs slowly.
 //!
 //! burn-flex implements no convolution backward pass of its own: burn's generic fallback builds
 //! the input gradient from a transposed convolution and the weight gradient from a convolution
 //! that treats the batch as channels, together 3-4x slower than the forward pass (see README,
 //! "Benchmark"). [`conv2d`] and [`conv_transpose2d`] route convolutions on the flex device through
-//! [`mod@conv`]'s im2col+GEMM kernels with a direct backward pass, registered with burn's autodiff as
-//! a backend extension; every other device, grouped convolutions and non-`f32` tensors keep burn's
-//! own operations, so model code stays the same on every backend. Models call [`conv()`] and
-//! [`conv_transpose`] on burn's `Conv2d` and `ConvTranspose2d` layers in place of `forward`.
+//! [`mod@conv`]'s im2col+GEMM kernels with a direct backward pass, and [`max_pool2d`] through
+//! [`mod@pool`]'s loops; each is registered with burn's autodiff as a backend extension. Every other
+//! device, grouped convolutions, `ceil_mode` pooling and non-`f32` tensors keep burn's own
+//! operations, so model code stays the same on every backend. Models call [`conv()`],
+//! [`conv_transpose`] and [`max_pool2d`] on burn's layers and options in place of their `forward`.
 
 pub mod conv;
 #[cfg(feature = "flex")]
 mod extension;
 mod gemm;
+pub mod pool;
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{Tensor, module};
 use conv::Geometry;
 
@@ -48,7 +50,8 @@ pub fn conv_transpose(layer: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
 pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
     #[cfg(feature = "flex")]
     if let Some(geometry) = conv_geometry(x.dims(), weight.dims(), &options)
-        && extension::applies(&x, &weight)
+        && extension::applies(&x)
+        && extension::applies(&weight)
     {
         return with_bias(extension::run(x, weight, extension::Conv { geometry, transposed: false }), bias);
     }
@@ -70,11 +73,43 @@ pub fn conv_transpose2d(
 ) -> Tensor<4> {
     #[cfg(feature = "flex")]
     if let Some(geometry) = transposed_geometry(x.dims(), weight.dims(), &options)
-        && extension::applies(&x, &weight)
+        && extension::applies(&x)
+        && extension::applies(&weight)
     {
         return with_bias(extension::run(x, weight, extension::Conv { geometry, transposed: true }), bias);
     }
     module::conv_transpose2d(x, weight, bias, options)
+}
+
+/// 2-D max pooling, as `burn::tensor::module::max_pool2d`: `[batch, channels, height, width]` to
+/// `[batch, channels, out_h, out_w]`.
+pub fn max_pool2d(x: Tensor<4>, options: MaxPoolOptions<2>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if let Some(plane) = pool_geometry(x.dims(), &options)
+        && extension::applies(&x)
+    {
+        return extension::max_pool(x, plane);
+    }
+    module::max_pool2d(x, options)
+}
+
+/// One plane's pooling as a one-channel geometry over `batch · channels` planes, or `None` for
+/// what the kernels leave to burn (`ceil_mode`, windows that can lie wholly in the padding).
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
+fn pool_geometry(x: [usize; 4], options: &MaxPoolOptions<2>) -> Option<Geometry> {
+    let [n, c, h, w] = x;
+    let plane = Geometry {
+        batch: n * c,
+        in_channels: 1,
+        input: [h, w],
+        out_channels: 1,
+        kernel: options.kernel_size,
+        stride: options.stride,
+        padding: options.padding,
+        dilation: options.dilation,
+    };
+    let padding_fits = (0..2).all(|d| options.padding[d].0.max(options.padding[d].1) < options.kernel_size[d]);
+    (!options.ceil_mode && padding_fits && plane.is_valid()).then_some(plane)
 }
 
 /// The kernels' geometry of a convolution, or `None` for one they leave to burn (groups,
@@ -152,5 +187,10 @@ mod tests {
         assert_eq!(transposed_geometry([128, 100, 1, 1], [100, 64, 4, 4], &project).unwrap().input, [4, 4]);
         let too_much = ConvTransposeOptions::new([2, 2], [1, 1], [2, 2], [1, 1], 1);
         assert!(transposed_geometry([1, 4, 8, 8], [4, 2, 4, 4], &too_much).is_none(), "padding_out >= stride");
+
+        // LeNet-5's 2x2 max pooling: 64 images x 6 channels of 28x28 planes.
+        let pool = pool_geometry([64, 6, 28, 28], &MaxPoolOptions::new([2, 2])).unwrap();
+        assert_eq!((pool.batch, pool.output()), (384, [14, 14]));
+        assert!(pool_geometry([1, 1, 7, 7], &MaxPoolOptions::new([2, 2]).with_ceil_mode(true)).is_none());
     }
 }

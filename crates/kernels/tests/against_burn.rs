@@ -2,7 +2,7 @@
 //! outputs and every gradient.
 
 use burn::tensor::module;
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 
 /// Largest difference relative to the largest magnitude of `want`.
@@ -129,4 +129,31 @@ fn inputs_that_are_views_into_a_larger_buffer() {
     let wt: Tensor<4> = Tensor::random([3, 2, 4, 4], Distribution::Normal(0.0, 1.0), &device);
     let want = module::conv_transpose2d(x.clone(), wt.clone(), None, up.clone());
     assert!(relative_error(kernels::conv_transpose2d(x, wt, None, up), want) < 1e-5);
+}
+
+fn check_pool(x: [usize; 4], options: MaxPoolOptions<2>) {
+    let device = Device::flex().autodiff();
+    let xs: Tensor<4> = Tensor::random(x, Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let want = module::max_pool2d(xs.clone(), options.clone());
+    let dy = want.clone().detach().sin();
+    let want_grads = (want.clone() * dy.clone()).sum().backward();
+    let got = kernels::max_pool2d(xs.clone(), options.clone());
+    assert_eq!(got.dims(), want.dims(), "{x:?}, {options:?}");
+    let got_grads = (got.clone() * dy).sum().backward();
+    // Maxima are copies, and each gradient lands on one input: both are exact.
+    assert_eq!(got.into_data(), want.into_data(), "output of {x:?}, {options:?}");
+    let (got, want) = (xs.grad(&got_grads).unwrap(), xs.grad(&want_grads).unwrap());
+    assert!(relative_error(got, want) < 1e-6, "input gradient of {x:?}, {options:?}");
+}
+
+#[test]
+fn max_pool_matches_burn() {
+    // LeNet-5's 2x2, AlexNet's overlapping 3x3 stride 2, ResNet's stem (3x3, stride 2, pad 1).
+    check_pool([4, 6, 28, 28], MaxPoolOptions::new([2, 2]));
+    check_pool([2, 8, 27, 27], MaxPoolOptions::new([3, 3]).with_stride([2, 2]));
+    check_pool([2, 4, 16, 16], MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding([1, 1]));
+    // Odd sizes, uneven strides, dilation, asymmetric padding; ceil mode goes to burn.
+    check_pool([2, 3, 11, 9], MaxPoolOptions::new([3, 2]).with_stride([2, 3]).with_dilation([2, 1]));
+    check_pool([1, 2, 7, 7], MaxPoolOptions::new([2, 2]).with_padding_pairs([(1, 0), (0, 1)]));
+    check_pool([1, 2, 7, 7], MaxPoolOptions::new([2, 2]).with_ceil_mode(true));
 }

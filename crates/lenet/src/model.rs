@@ -3,7 +3,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{relu, sigmoid, tanh};
-use burn::tensor::module::{avg_pool2d, max_pool2d};
+use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -150,7 +150,7 @@ impl LeNet {
 
     fn pool(&self, x: Tensor<4>) -> Tensor<4> {
         match self.pooling {
-            Pooling::Max => max_pool2d(x, MaxPoolOptions::new([2, 2])),
+            Pooling::Max => kernels::max_pool2d(x, MaxPoolOptions::new([2, 2])),
             Pooling::Avg => avg_pool2d(x, AvgPoolOptions::new([2, 2])),
         }
     }

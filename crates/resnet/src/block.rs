@@ -5,7 +5,6 @@ use burn::module::{Flag, Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
-use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
@@ -96,7 +95,7 @@ impl Downsample {
             Downsample::ZeroPad(z) => {
                 let x = if z.stride > 1 {
                     // A 1x1 max pool with stride s keeps every s-th pixel: x[:, :, ::s, ::s].
-                    max_pool2d(x, MaxPoolOptions::new([1, 1]).with_stride([z.stride, z.stride]))
+                    kernels::max_pool2d(x, MaxPoolOptions::new([1, 1]).with_stride([z.stride, z.stride]))
                 } else {
                     x
                 };

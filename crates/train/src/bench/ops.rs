@@ -1,10 +1,10 @@
 //! Single operations of the benchmark's models at their real shapes, timed alone: where a
 //! whole-step gap against PyTorch comes from, and the smallest reproduction of it to report
-//! upstream. `scripts/bench_pytorch.py ops` times the same list. Convolutions run as the models
-//! run them, through `kernels::conv2d`; the `-burn` rows time burn's own `conv2d` at the same
-//! shape, the reproduction of burn-flex's slow convolution.
+//! upstream. `scripts/bench_pytorch.py ops` times the same list. Convolutions and pooling run as
+//! the models run them, through `kernels`; the `-burn` rows time burn's own operation at the same
+//! shape, the reproduction of what is slow in burn-flex.
 
-use burn::tensor::module::{self, max_pool2d};
+use burn::tensor::module;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{Device, Distribution, Tensor, activation::relu};
 
@@ -18,12 +18,13 @@ pub struct Op {
 }
 
 /// The operations, in the order LeNet-5 and ResNet-20 use them.
-pub const OPS: [Op; 16] = [
+pub const OPS: [Op; 17] = [
     Op { name: "conv1-fwd", what: "LeNet conv1: [64,1,28,28] * [6,1,5,5], pad 2" },
     Op { name: "conv1-fwd-bwd", what: "the same, forward and backward (weight and input gradients)" },
     Op { name: "conv2-fwd", what: "LeNet conv2: [64,6,14,14] * [16,6,5,5]" },
     Op { name: "conv2-fwd-bwd", what: "the same, forward and backward" },
     Op { name: "pool-fwd-bwd", what: "2x2 max pool of [64,6,28,28], forward and backward" },
+    Op { name: "pool-fwd-bwd-burn", what: "the same with burn's max_pool2d" },
     Op { name: "relu-fwd-bwd", what: "ReLU of [64,6,28,28], forward and backward" },
     Op { name: "linear-fwd-bwd", what: "LeNet fc1: [64,400] x [400,120] + bias, forward and backward" },
     Op { name: "resnet-conv-fwd", what: "ResNet-20 stage 1: [128,16,32,32] * [16,16,3,3], pad 1" },
@@ -110,9 +111,10 @@ pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
         }
         "dcgan-convt-fwd-bwd" => dcgan_convt(false, &ad),
         "dcgan-convt-fwd-bwd-burn" => dcgan_convt(true, &ad),
-        "pool-fwd-bwd" => {
+        "pool-fwd-bwd" | "pool-fwd-bwd-burn" => {
             let x = normal([64, 6, 28, 28], &ad).require_grad();
-            Box::new(move || drop(max_pool2d(x.clone(), MaxPoolOptions::new([2, 2])).sum().backward()))
+            let pool = if op.name.ends_with("-burn") { module::max_pool2d } else { kernels::max_pool2d };
+            Box::new(move || drop(pool(x.clone(), MaxPoolOptions::new([2, 2])).sum().backward()))
         }
         "relu-fwd-bwd" => {
             let x = normal([64, 6, 28, 28], &ad).require_grad();
