@@ -131,12 +131,14 @@ impl<C: CheckpointStrategy> FlexKernels for Autodiff<Flex, C> {
     }
 
     fn planes_max_pool(x: FloatTensor<Self>, plane: Geometry) -> FloatTensor<Self> {
-        let shape = pooled_shape(x.primitive(), &plane);
-        let (y, winners) = pool::forward(&plane, slice(&values(x.primitive())));
-        let y = tensor(y, shape);
         match MaxPoolBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish((Arc::new(winners), plane), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
+            OpsKind::Tracked(prep) => {
+                let shape = pooled_shape(x.primitive(), &plane);
+                let (y, winners) = pool::forward(&plane, slice(&values(x.primitive())));
+                prep.finish((Arc::new(winners), plane), tensor(y, shape))
+            }
+            // Nothing will ask for the gradient: the plain forward, which keeps no winners.
+            OpsKind::UnTracked(prep) => prep.finish(Flex::planes_max_pool(x.into_primitive(), plane)),
         }
     }
 }

@@ -142,18 +142,6 @@ where
         }
         return Ok(());
     }
-    let specs: Vec<&Spec> = if cli.only.is_empty() || cli.ops {
-        SPECS.iter().collect()
-    } else {
-        let mut picked = Vec::new();
-        for name in &cli.only {
-            match SPECS.iter().find(|s| s.name == name) {
-                Some(s) => picked.push(s),
-                None => bail!("--only {name}: no such row (see bench --list)"),
-            }
-        }
-        picked
-    };
     if cli.windows == 0 || cli.window_secs.is_nan() || cli.window_secs <= 0.0 {
         bail!("--windows and --window-secs must be positive");
     }
@@ -166,6 +154,18 @@ where
     if cli.ops {
         return run_ops(&backends, &cli, timing);
     }
+    let specs: Vec<&Spec> = if cli.only.is_empty() {
+        SPECS.iter().collect()
+    } else {
+        let mut picked = Vec::new();
+        for name in &cli.only {
+            match SPECS.iter().find(|s| s.name == name) {
+                Some(s) => picked.push(s),
+                None => bail!("--only {name}: no such row (see bench --list)"),
+            }
+        }
+        picked
+    };
     let mut rows = Vec::new();
     for backend in &backends {
         let device = crate::device::parse(Some(backend))?;
