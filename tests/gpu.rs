@@ -2,7 +2,8 @@
 //! numbers the CPU backend (flex) gives, from the same initial weights and the same real batches.
 //!
 //! Built only with `--features wgpu` (`cargo test --release --features wgpu --test gpu`). CI runs
-//! it on Mesa's software OpenGL driver (llvmpipe); it has also passed on an NVIDIA H200 (Vulkan).
+//! it on Mesa's software OpenGL driver (llvmpipe); it has also passed on NVIDIA H200 and H100
+//! GPUs (Vulkan).
 #![cfg(feature = "wgpu")]
 
 use burn::module::Module;

@@ -1,5 +1,8 @@
 //! `experiments`: the theory lab's command line (see the crate docs, or `experiments list`).
 
+#[global_allocator]
+static ALLOCATOR: train::Allocator = train::Allocator;
+
 fn main() {
     train::exit_on_error(experiments::cli::run(std::env::args_os()));
 }

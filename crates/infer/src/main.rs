@@ -1,5 +1,8 @@
 //! `infer`: see `infer --help`.
 
+#[global_allocator]
+static ALLOCATOR: train::Allocator = train::Allocator;
+
 fn main() {
     train::exit_on_error(infer::run(std::env::args_os()));
 }

@@ -1,5 +1,8 @@
 //! `train`: see `train --help`.
 
+#[global_allocator]
+static ALLOCATOR: train::Allocator = train::Allocator;
+
 fn main() {
     train::exit_on_error(train::cli::run(std::env::args_os()));
 }

@@ -1,5 +1,8 @@
 //! `bench`: see `bench --help` and `scripts/bench-vs-pytorch.sh`.
 
+#[global_allocator]
+static ALLOCATOR: train::Allocator = train::Allocator;
+
 fn main() {
     train::exit_on_error(train::bench::run(std::env::args_os()));
 }
