@@ -36,7 +36,7 @@ pub mod run_info;
 /// glibc's malloc hands such large blocks back to the kernel on every free (`mmap`/`munmap`), so
 /// the next step takes a page fault and a zeroed page for every 4 KiB: ResNet-20 spent a quarter
 /// of its time there and ran at 180 images/s on two cores; mimalloc keeps freed memory for a
-/// second before returning it, and the same binary runs at 260–300.
+/// second before returning it, and the same code runs at 223–300 (README, Benchmark).
 pub use mimalloc::MiMalloc as Allocator;
 
 /// Run a binary's logic and turn an error into a one-line message and exit status 1.
