@@ -399,6 +399,19 @@ def op(name, device):
         return conv(*resnet, "input")
     if name == "resnet-conv-fwd-bwd-weight":
         return conv(*resnet, "weight")
+    if name == "resnet-conv3-fwd-bwd":
+        return conv((128, 64, 8, 8), (64, 64, 3, 3), 1, "both")
+    if name == "resnet-bn-fwd-bwd":
+        bn = torch.nn.BatchNorm2d(16).to(device)
+        x = torch.randn(128, 16, 32, 32, **g)
+        return lambda: bn(x).sum().backward()
+    if name == "unet-gn-fwd-bwd":
+        gn = torch.nn.GroupNorm(8, 16).to(device)
+        x = torch.randn(128, 16, 28, 28, **g)
+        return lambda: gn(x).sum().backward()
+    if name == "unet-silu-fwd-bwd":
+        x = torch.randn(128, 16, 28, 28, **g)
+        return lambda: F.silu(x).sum().backward()
     if name == "dcgan-convt-fwd-bwd":
         x, w = torch.randn(128, 128, 7, 7, **g), torch.randn(128, 64, 4, 4, **g)
         return lambda: F.conv_transpose2d(x, w, stride=2, padding=1).sum().backward()
@@ -419,7 +432,7 @@ def op(name, device):
 
 OPS = ["conv1-fwd", "conv1-fwd-bwd", "conv2-fwd", "conv2-fwd-bwd", "pool-fwd-bwd", "relu-fwd-bwd",
        "linear-fwd-bwd", "resnet-conv-fwd", "resnet-conv-fwd-bwd", "resnet-conv-fwd-bwd-input",
-       "resnet-conv-fwd-bwd-weight", "dcgan-convt-fwd-bwd", "matmul-256"]  # fmt: skip
+       "resnet-conv-fwd-bwd-weight", "resnet-conv3-fwd-bwd", "resnet-bn-fwd-bwd", "unet-gn-fwd-bwd", "unet-silu-fwd-bwd", "dcgan-convt-fwd-bwd", "matmul-256"]  # fmt: skip
 
 
 def cmd_ops(args):

@@ -2,7 +2,6 @@ use burn::module::Module;
 use burn::nn::BatchNorm;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::DcganConfig;
@@ -57,9 +56,9 @@ impl Discriminator {
     /// - `images`: `[batch, channels, image_size, image_size]`, values in [-1, 1]
     /// - output: `[batch]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<1> {
-        let mut x = leaky_relu(kernels::conv(&self.input, images), SLOPE);
+        let mut x = kernels::leaky_relu(kernels::conv(&self.input, images), SLOPE);
         for (conv, bn) in &self.hidden {
-            x = leaky_relu(bn.forward(kernels::conv(conv, x)), SLOPE);
+            x = kernels::leaky_relu(kernels::batch_norm(bn, kernels::conv(conv, x)), SLOPE);
         }
         kernels::conv(&self.output, x).flatten(0, 3)
     }

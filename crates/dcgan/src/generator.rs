@@ -58,7 +58,7 @@ impl Generator {
         let [batch, _] = z.dims();
         let mut x: Tensor<4> = z.reshape([batch, self.latent_dim, 1, 1]);
         for (conv, bn) in &self.hidden {
-            x = relu(bn.forward(kernels::conv_transpose(conv, x)));
+            x = relu(kernels::batch_norm(bn, kernels::conv_transpose(conv, x)));
         }
         tanh(kernels::conv_transpose(&self.output, x))
     }

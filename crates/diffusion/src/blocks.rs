@@ -7,7 +7,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
     Dropout, DropoutConfig, GroupNorm, GroupNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -71,10 +71,10 @@ impl ResBlock {
     /// - `x`: `[batch, from, h, w]`, `time`: `[batch, time_dim]`
     /// - output: `[batch, to, h, w]`
     pub fn forward(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
-        let h = kernels::conv(&self.conv1, silu(self.norm1.forward(x.clone())));
+        let h = kernels::conv(&self.conv1, kernels::silu(kernels::group_norm(&self.norm1, x.clone())));
         let [batch, channels, _, _] = h.dims();
-        let h = h + self.time.forward(silu(time)).reshape([batch, channels, 1, 1]);
-        let h = kernels::conv(&self.conv2, self.dropout.forward(silu(self.norm2.forward(h))));
+        let h = h + self.time.forward(kernels::silu(time)).reshape([batch, channels, 1, 1]);
+        let h = kernels::conv(&self.conv2, self.dropout.forward(kernels::silu(kernels::group_norm(&self.norm2, h))));
         let shortcut = match &self.skip {
             Some(conv) => kernels::conv(conv, x),
             None => x,
@@ -105,7 +105,8 @@ impl Attention {
     /// - `x`, output: `[batch, channels, h, w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let qkv: Tensor<3> = kernels::conv(&self.qkv, self.norm.forward(x.clone())).reshape([b, 3 * c, h * w]);
+        let qkv: Tensor<3> =
+            kernels::conv(&self.qkv, kernels::group_norm(&self.norm, x.clone())).reshape([b, 3 * c, h * w]);
         let q = qkv.clone().narrow(1, 0, c).swap_dims(1, 2); // [b, hw, c]
         let k = qkv.clone().narrow(1, c, c); // [b, c, hw]
         let v = qkv.narrow(1, 2 * c, c).swap_dims(1, 2); // [b, hw, c]

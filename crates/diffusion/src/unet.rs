@@ -2,7 +2,6 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use crate::blocks::{Attention, ResBlock, conv3, downsample, timestep_embedding, upsample, zero_conv};
@@ -149,7 +148,7 @@ impl UNet {
     /// - `t`: `[batch]`, the step index 0..T-1 as a float
     /// - output: `[batch, channels, height, width]`
     pub fn forward(&self, x: Tensor<4>, t: Tensor<1>) -> Tensor<4> {
-        let time = self.time2.forward(silu(self.time1.forward(timestep_embedding(t, self.base_channels))));
+        let time = self.time2.forward(kernels::silu(self.time1.forward(timestep_embedding(t, self.base_channels))));
         let mut h = kernels::conv(&self.conv_in, x);
         let mut skips = vec![h.clone()];
         let mut blocks = self.down.iter().zip(&self.down_attention);
@@ -175,6 +174,6 @@ impl UNet {
                 h = kernels::conv(conv, upsample(h, [height, width]));
             }
         }
-        kernels::conv(&self.conv_out, silu(self.norm_out.forward(h)))
+        kernels::conv(&self.conv_out, kernels::silu(kernels::group_norm(&self.norm_out, h)))
     }
 }

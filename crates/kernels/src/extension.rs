@@ -1,13 +1,18 @@
 //! The kernels as a burn backend extension on flex, each with its own autodiff backward.
 
 use crate::conv::{self, Geometry};
+use crate::norm::{self, Norm, Statistics};
+use crate::pointwise::{self, Pointwise};
 use crate::pool;
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Backend, DispatchDevice, Flex, backend_extension, tensor::FloatTensor};
+use burn::backend::{
+    Autodiff, AutodiffBackend, Backend, DispatchDevice, Flex, TensorMetadata, backend_extension, ops::FloatTensorOps,
+    tensor::FloatTensor,
+};
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 use std::sync::Arc;
 
@@ -27,10 +32,30 @@ pub trait FlexKernels: Backend {
     fn im2col_conv(x: FloatTensor<Self>, weight: FloatTensor<Self>, conv: Conv) -> FloatTensor<Self>;
     /// Max pooling of every plane; `plane.batch` is batch times channels.
     fn planes_max_pool(x: FloatTensor<Self>, plane: Geometry) -> FloatTensor<Self>;
+    /// Batch or group normalisation with statistics of the values themselves: the output, and
+    /// each set's mean and biased variance (untracked), which batch norm's running statistics
+    /// take in.
+    fn fused_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        over: Statistics,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    /// `(x - mean) · scale + shift` with one `[channels]` value of each per channel: batch
+    /// normalisation in inference.
+    fn normalize(
+        x: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// An element-wise activation.
+    fn activation(x: FloatTensor<Self>, f: Pointwise) -> FloatTensor<Self>;
 }
 
 /// Whether a tensor is `f32` on the flex device (with or without autodiff).
-pub fn applies(t: &Tensor<4>) -> bool {
+pub fn applies<const D: usize>(t: &Tensor<D>) -> bool {
     matches!(t.device().as_dispatch().clone().inner(), DispatchDevice::Flex(_)) && t.dtype() == DType::F32
 }
 
@@ -46,6 +71,45 @@ pub fn run(x: Tensor<4>, weight: Tensor<4>, conv: Conv) -> Tensor<4> {
 /// Max pooling's entry point from the tensor API.
 pub fn max_pool(x: Tensor<4>, plane: Geometry) -> Tensor<4> {
     Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::planes_max_pool(x.into_dispatch(), plane))
+}
+
+/// Batch and group normalisation's entry point: output, and each set's mean and variance.
+pub fn fused_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    over: Statistics,
+    epsilon: f64,
+) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+    let (y, mean, variance) = <burn::backend::Dispatch as FlexKernels>::fused_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        over,
+        epsilon,
+    );
+    (Tensor::from_dispatch(y), Tensor::from_dispatch(mean), Tensor::from_dispatch(variance))
+}
+
+/// Batch normalisation in inference: `(x - mean) · scale + shift` per channel.
+pub fn normalize<const D: usize>(x: Tensor<D>, mean: Tensor<1>, scale: Tensor<1>, shift: Tensor<1>) -> Tensor<D> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::normalize(
+        x.into_dispatch(),
+        mean.into_dispatch(),
+        scale.into_dispatch(),
+        shift.into_dispatch(),
+    ))
+}
+
+/// The activations' entry point.
+pub fn activation<const D: usize>(x: Tensor<D>, f: Pointwise) -> Tensor<D> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::activation(x.into_dispatch(), f))
+}
+
+/// A `[batch, channels, ...]` tensor's runs and which of them share statistics.
+fn norm_of(x: &FlexTensor, over: Statistics) -> Norm {
+    let dims = x.layout().shape();
+    Norm { batch: dims[0], channels: dims[1], inner: dims.iter().skip(2).product(), over }
 }
 
 /// `[N, C, H, W]` to `[N, C, HO, WO]` by `plane`'s pooling.
@@ -86,6 +150,33 @@ impl FlexKernels for Flex {
     fn planes_max_pool(x: FlexTensor, plane: Geometry) -> FlexTensor {
         let shape = pooled_shape(&x, &plane);
         tensor(pool::forward(&plane, slice(&values(&x))).0, shape)
+    }
+
+    fn fused_norm(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        over: Statistics,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (shape, norm) = (x.layout().shape().clone(), norm_of(&x, over));
+        let (x, gamma, beta) = (values(&x), values(&gamma), values(&beta));
+        let f = norm::forward(&norm, slice(&x), slice(&gamma), slice(&beta), epsilon);
+        let sets = Shape::from([norm.sets()]);
+        (tensor(f.output, shape), tensor(f.mean, sets.clone()), tensor(f.variance, sets))
+    }
+
+    fn normalize(x: FlexTensor, mean: FlexTensor, scale: FlexTensor, shift: FlexTensor) -> FlexTensor {
+        let (shape, norm) = (x.layout().shape().clone(), norm_of(&x, Statistics::PerChannel));
+        let [mean, scale, shift] = [mean, scale, shift].map(|t| values(&t));
+        let affine: Vec<(f32, f32, f32)> =
+            slice(&mean).iter().zip(slice(&scale)).zip(slice(&shift)).map(|((&m, &s), &b)| (m, s, b)).collect();
+        tensor(norm::normalize(&norm, slice(&values(&x)), &affine), shape)
+    }
+
+    fn activation(x: FlexTensor, f: Pointwise) -> FlexTensor {
+        let shape = x.layout().shape().clone();
+        tensor(pointwise::forward(f, slice(&values(&x))), shape)
     }
 }
 
@@ -141,6 +232,100 @@ impl<C: CheckpointStrategy> FlexKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(Flex::planes_max_pool(x.into_primitive(), plane)),
         }
     }
+
+    fn fused_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        over: Statistics,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let statistic = <Self as AutodiffBackend>::from_inner;
+        match NormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let gamma_values = slice(&values(gamma.primitive())).to_vec();
+                let (y, mean, variance) =
+                    Flex::fused_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), over, epsilon);
+                let saved = NormState {
+                    gamma: gamma_values,
+                    mean: slice(&mean).to_vec(),
+                    variance: slice(&variance).to_vec(),
+                    over,
+                    epsilon,
+                };
+                (prep.finish((x_state, Arc::new(saved)), y), statistic(mean), statistic(variance))
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, variance) =
+                    Flex::fused_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), over, epsilon);
+                (prep.finish(y), statistic(mean), statistic(variance))
+            }
+        }
+    }
+
+    /// Composed of burn's operations, which autodiff differentiates; the models call the fused
+    /// kernel only on devices without autodiff.
+    fn normalize(
+        x: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let mut per_channel = vec![1; x.shape().num_dims()];
+        per_channel[1] = mean.shape()[0];
+        let [mean, scale, shift] = [mean, scale, shift].map(|t| Self::float_reshape(t, per_channel.clone().into()));
+        Self::float_add(Self::float_mul(Self::float_sub(x, mean), scale), shift)
+    }
+
+    fn activation(x: FloatTensor<Self>, f: Pointwise) -> FloatTensor<Self> {
+        match ActivationBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let shape = x.primitive().layout().shape().clone();
+                let (y, derivative) = pointwise::forward_with_derivative(f, slice(&values(x.primitive())));
+                prep.finish(Arc::new(derivative), tensor(y, shape))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::activation(x.into_primitive(), f)),
+        }
+    }
+}
+
+/// What the normalisations' backward pass needs besides its input.
+#[derive(Debug)]
+struct NormState {
+    gamma: Vec<f32>,
+    mean: Vec<f32>,
+    variance: Vec<f32>,
+    over: Statistics,
+    epsilon: f64,
+}
+
+#[derive(Debug)]
+struct NormBackward;
+
+impl Backward<Flex, 3> for NormBackward {
+    type State = (NodeId, Arc<NormState>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        let (x_state, saved) = ops.state;
+        let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
+        let (shape, norm) = (x.layout().shape().clone(), norm_of(&x, saved.over));
+        let x = values(&x);
+        let (dx, dgamma, dbeta) =
+            norm::backward(&norm, slice(&x), slice(&dy), &saved.gamma, &saved.mean, &saved.variance, saved.epsilon);
+        let channels = Shape::from([norm.channels]);
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, tensor(dx, shape));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, tensor(dgamma, channels.clone()));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, tensor(dbeta, channels));
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -159,6 +344,23 @@ impl Backward<Flex, 1> for MaxPoolBackward {
             let (batch, channels) = (shape[0], shape[1]);
             let dx = pool::backward(&plane, &winners, slice(&dy));
             grads.register::<Flex>(node.id, tensor(dx, [batch, channels, plane.input[0], plane.input[1]].into()));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ActivationBackward;
+
+impl Backward<Flex, 1> for ActivationBackward {
+    /// The activation's derivative at each input.
+    type State = Arc<Vec<f32>>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        if let Some(node) = node_x {
+            let shape = dy.layout().shape().clone();
+            grads.register::<Flex>(node.id, tensor(pointwise::backward(&ops.state, slice(&dy)), shape));
         }
     }
 }

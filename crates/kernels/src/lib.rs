@@ -3,23 +3,29 @@
 //! burn-flex implements no convolution backward pass of its own: burn's generic fallback builds
 //! the input gradient from a transposed convolution and the weight gradient from a convolution
 //! that treats the batch as channels, together 3-4x slower than the forward pass (see README,
-//! "Benchmark"). [`conv2d`] and [`conv_transpose2d`] route convolutions on the flex device through
-//! [`mod@conv`]'s im2col+GEMM kernels with a direct backward pass, and [`max_pool2d`] through
-//! [`mod@pool`]'s loops; each is registered with burn's autodiff as a backend extension. Every other
-//! device, grouped convolutions, `ceil_mode` pooling and non-`f32` tensors keep burn's own
-//! operations, so model code stays the same on every backend. Models call [`conv()`],
-//! [`conv_transpose`] and [`max_pool2d`] on burn's layers and options in place of their `forward`.
+//! "Benchmark"). Batch and group normalisation, SiLU and leaky ReLU are compositions of a dozen
+//! (or four to eight) tensor operations there, each a pass over the activation. [`conv2d`] and
+//! [`conv_transpose2d`] route convolutions on the flex device through [`mod@conv`]'s im2col+GEMM
+//! kernels with a direct backward pass, [`max_pool2d`] through [`mod@pool`]'s loops,
+//! [`batch_norm`] and [`group_norm`] through [`mod@norm`]'s two-pass kernels, and [`silu`] and
+//! [`leaky_relu`] through [`mod@pointwise`]; each is registered with burn's autodiff as a backend
+//! extension. Every other device, grouped convolutions, `ceil_mode` pooling and non-`f32` tensors
+//! keep burn's own operations, so model code stays the same on every backend. Models call these
+//! functions on burn's layers and options in place of the layers' `forward` (and burn's
+//! activation functions).
 
 pub mod conv;
 #[cfg(feature = "flex")]
 mod extension;
 mod gemm;
+pub mod norm;
+pub mod pointwise;
 pub mod pool;
 
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::nn::{BatchNorm, GroupNorm, PaddingConfig2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
-use burn::tensor::{Tensor, module};
+use burn::tensor::{Tensor, activation, module};
 use conv::Geometry;
 
 /// `layer.forward(x)`, through [`conv2d`]: the same result, faster on flex.
@@ -79,6 +85,67 @@ pub fn conv_transpose2d(
         return with_bias(extension::run(x, weight, extension::Conv { geometry, transposed: true }), bias);
     }
     module::conv_transpose2d(x, weight, bias, options)
+}
+
+/// `layer.forward(x)` for a `[batch, channels, ...]` input: on flex through [`mod@norm`]'s
+/// kernels, in training with the layer's running statistics updated as burn updates them
+/// (biased batch variance, `momentum` weighting the new batch).
+pub fn batch_norm<const D: usize>(layer: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if D >= 2 && extension::applies(&x) && !x.device().is_autodiff() {
+        let device = x.device();
+        let mean = layer.running_mean.value().to_device(&device);
+        let variance = layer.running_var.value().to_device(&device);
+        let scale = layer.gamma.val().div(variance.add_scalar(layer.epsilon).sqrt());
+        return extension::normalize(x, mean, scale, layer.beta.val());
+    }
+    #[cfg(feature = "flex")]
+    if D >= 2 && layer.training.is_enabled() && x.device().is_autodiff() && extension::applies(&x) {
+        let device = x.device();
+        let (y, mean, variance) =
+            extension::fused_norm(x, layer.gamma.val(), layer.beta.val(), norm::Statistics::PerChannel, layer.epsilon);
+        let momentum = layer.momentum;
+        let blend = |running: Tensor<1>, batch: Tensor<1>| {
+            running.to_device(&device).mul_scalar(1.0 - momentum).add(batch.mul_scalar(momentum)).detach()
+        };
+        layer.running_mean.update(blend(layer.running_mean.value_sync(), mean));
+        layer.running_var.update(blend(layer.running_var.value_sync(), variance));
+        return y;
+    }
+    layer.forward(x)
+}
+
+/// `layer.forward(x)` for a `[batch, channels, ...]` input (rank 3 or more): on flex through
+/// [`mod@norm`]'s kernels.
+pub fn group_norm<const D: usize>(layer: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if D >= 3 && extension::applies(&x) && layer.num_groups > 0 && layer.num_channels.is_multiple_of(layer.num_groups) {
+        let device = x.device();
+        let channels = layer.num_channels;
+        let gamma = layer.gamma.as_ref().map(|g| g.val()).unwrap_or_else(|| Tensor::ones([channels], &device));
+        let beta = layer.beta.as_ref().map(|b| b.val()).unwrap_or_else(|| Tensor::zeros([channels], &device));
+        let over = norm::Statistics::PerGroup(layer.num_groups);
+        return extension::fused_norm(x, gamma, beta, over, layer.epsilon).0;
+    }
+    layer.forward(x)
+}
+
+/// `burn::tensor::activation::silu(x)`: one pass each way on flex.
+pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if extension::applies(&x) {
+        return extension::activation(x, pointwise::Pointwise::Silu);
+    }
+    activation::silu(x)
+}
+
+/// `burn::tensor::activation::leaky_relu(x, slope)`: one pass each way on flex.
+pub fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if extension::applies(&x) {
+        return extension::activation(x, pointwise::Pointwise::LeakyRelu(slope as f32));
+    }
+    activation::leaky_relu(x, slope)
 }
 
 /// 2-D max pooling, as `burn::tensor::module::max_pool2d`: `[batch, channels, height, width]` to

@@ -1,6 +1,10 @@
-//! `kernels::conv2d` and `kernels::conv_transpose2d` on flex against burn's own operations:
+//! `kernels::conv2d`, `kernels::conv_transpose2d`, `kernels::max_pool2d`,
+//! `kernels::batch_norm`, `kernels::group_norm`, `kernels::silu` and `kernels::leaky_relu` on flex
+//! against burn's own operations:
 //! outputs and every gradient.
 
+use burn::module::{Module, Param, RunningState};
+use burn::nn::{BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig};
 use burn::tensor::module;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{Device, Distribution, Tensor};
@@ -156,4 +160,139 @@ fn max_pool_matches_burn() {
     check_pool([2, 3, 11, 9], MaxPoolOptions::new([3, 2]).with_stride([2, 3]).with_dilation([2, 1]));
     check_pool([1, 2, 7, 7], MaxPoolOptions::new([2, 2]).with_padding_pairs([(1, 0), (0, 1)]));
     check_pool([1, 2, 7, 7], MaxPoolOptions::new([2, 2]).with_ceil_mode(true));
+}
+
+fn check_batch_norm<const D: usize>(shape: [usize; D], offset: f32) {
+    let device = Device::flex().autodiff();
+    let config = BatchNormConfig::new(shape[1]).with_momentum(0.3);
+    let (ours, burns) = (config.init(&device), config.init(&device));
+    // Non-trivial affine parameters, the same in both layers.
+    let gamma = Tensor::<1>::random([shape[1]], Distribution::Uniform(0.5, 1.5), &device);
+    let beta = Tensor::<1>::random([shape[1]], Distribution::Normal(0.0, 1.0), &device);
+    let set = |layer: BatchNorm| BatchNorm {
+        gamma: Param::from_tensor(gamma.clone()),
+        beta: Param::from_tensor(beta.clone()),
+        ..layer
+    };
+    let (ours, burns) = (set(ours), set(burns));
+    let x: Tensor<D> = Tensor::random(shape, Distribution::Normal(0.0, 2.0), &device).add_scalar(offset).require_grad();
+
+    let want = burns.forward(x.clone());
+    let dy = want.clone().detach().sin();
+    let want_grads = (want.clone() * dy.clone()).sum().backward();
+    let got = kernels::batch_norm(&ours, x.clone());
+    let got_grads = (got.clone() * dy).sum().backward();
+
+    assert!(relative_error(got, want) < 1e-5, "output of {shape:?}");
+    let dx = relative_error(x.grad(&got_grads).unwrap(), x.grad(&want_grads).unwrap());
+    assert!(dx < 1e-4, "input gradient of {shape:?}: {dx}");
+    for (name, ours, burns) in [("gamma", &ours.gamma, &burns.gamma), ("beta", &ours.beta, &burns.beta)] {
+        let error = relative_error(ours.val().grad(&got_grads).unwrap(), burns.val().grad(&want_grads).unwrap());
+        assert!(error < 1e-4, "{name} gradient of {shape:?}: {error}");
+    }
+    let running = |layer: &BatchNorm| {
+        let [mean, var] = [layer.running_mean.value_sync(), layer.running_var.value_sync()];
+        [mean, var].map(|t| t.into_data().try_to_vec::<f32>().unwrap())
+    };
+    let (got, want) = (running(&ours), running(&burns));
+    assert!(want[0].iter().any(|&m| m != 0.0) && want[1].iter().any(|&v| v != 1.0), "burn updated its statistics");
+    for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+        assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "running statistics: {got:?} against {want:?}");
+    }
+}
+
+#[test]
+fn batch_norm_matches_burn() {
+    // ResNet's and DCGAN's 2-D activations, LeNet's fully connected ones, a large mean, and a
+    // batch big enough for the threaded path.
+    check_batch_norm([4, 3, 5, 7], 0.0);
+    check_batch_norm([16, 8], 0.0);
+    check_batch_norm([3, 2, 6, 6], 50.0);
+    check_batch_norm([32, 16, 16, 16], 0.0);
+}
+
+#[test]
+fn batch_norm_in_inference_matches_burn() {
+    let device = Device::flex();
+    let floats = |values: [f32; 3]| Tensor::<1>::from_floats(values, &device);
+    let layer = BatchNorm {
+        gamma: Param::from_tensor(floats([0.5, 1.0, 2.0])),
+        beta: Param::from_tensor(floats([0.1, -0.2, 0.3])),
+        running_mean: RunningState::new(floats([0.5, -1.0, 20.0])),
+        running_var: RunningState::new(floats([0.25, 4.0, 1.0])),
+        ..BatchNormConfig::new(3).init(&device)
+    };
+    let x: Tensor<4> = Tensor::random([2, 3, 4, 4], Distribution::Normal(1.0, 3.0), &device);
+    assert!(relative_error(kernels::batch_norm(&layer, x.clone()), layer.forward(x)) < 1e-6);
+}
+
+fn check_group_norm<const D: usize>(shape: [usize; D], groups: usize, affine: bool) {
+    let device = Device::flex().autodiff();
+    let layer = GroupNormConfig::new(groups, shape[1]).with_affine(affine).init(&device);
+    // Non-trivial affine parameters.
+    let layer = GroupNorm {
+        gamma: layer
+            .gamma
+            .map(|_| Param::from_tensor(Tensor::random([shape[1]], Distribution::Uniform(0.5, 1.5), &device))),
+        beta: layer
+            .beta
+            .map(|_| Param::from_tensor(Tensor::random([shape[1]], Distribution::Normal(0.0, 1.0), &device))),
+        ..layer
+    };
+    let x: Tensor<D> = Tensor::random(shape, Distribution::Normal(3.0, 2.0), &device).require_grad();
+    let want = layer.forward(x.clone());
+    let dy = want.clone().detach().sin();
+    let want_grads = (want.clone() * dy.clone()).sum().backward();
+    let got = kernels::group_norm(&layer, x.clone());
+    let got_grads = (got.clone() * dy).sum().backward();
+
+    let what = format!("{shape:?} in {groups} groups");
+    assert!(relative_error(got, want) < 1e-5, "output of {what}");
+    let dx = relative_error(x.grad(&got_grads).unwrap(), x.grad(&want_grads).unwrap());
+    assert!(dx < 1e-4, "input gradient of {what}: {dx}");
+    for param in [&layer.gamma, &layer.beta].into_iter().flatten() {
+        let error = relative_error(param.val().grad(&got_grads).unwrap(), param.val().grad(&want_grads).unwrap());
+        assert!(error < 1e-4, "parameter gradient of {what}: {error}");
+    }
+    // Without autodiff: the same forward.
+    let plain = Device::flex();
+    let (layer, x) = (layer.valid(), x.inner().to_device(&plain));
+    assert!(relative_error(kernels::group_norm(&layer, x.clone()), layer.forward(x)) < 1e-5, "inference of {what}");
+}
+
+#[test]
+fn group_norm_matches_burn() {
+    // The DDPM UNet's first level, one group per channel, one group in all, no affine, rank 3.
+    check_group_norm([4, 16, 7, 7], 8, true);
+    check_group_norm([2, 4, 5, 5], 4, true);
+    check_group_norm([2, 6, 3, 3], 1, true);
+    check_group_norm([3, 8, 4, 4], 2, false);
+    check_group_norm([3, 6, 10], 3, true);
+}
+
+#[test]
+fn activations_match_burn() {
+    use burn::tensor::activation;
+    let device = Device::flex().autodiff();
+    // Large enough for several threads' chunks; zeros included, where leaky ReLU has its kink.
+    let x: Tensor<4> = Tensor::random([4, 8, 40, 40], Distribution::Normal(0.0, 3.0), &device);
+    let x = x.clone().mask_fill(x.abs().lower_elem(0.05), 0.0).require_grad();
+    type Pair = (fn(Tensor<4>) -> Tensor<4>, fn(Tensor<4>) -> Tensor<4>);
+    let pairs: [(&str, Pair); 2] = [
+        ("silu", (kernels::silu, activation::silu)),
+        ("leaky_relu", (|x| kernels::leaky_relu(x, 0.2), |x| activation::leaky_relu(x, 0.2))),
+    ];
+    for (name, (ours, burns)) in pairs {
+        let want = burns(x.clone());
+        let dy = want.clone().detach().cos();
+        let want_grads = (want.clone() * dy.clone()).sum().backward();
+        let got = ours(x.clone());
+        let got_grads = (got.clone() * dy).sum().backward();
+        assert!(relative_error(got, want) < 1e-6, "{name}");
+        let dx = relative_error(x.grad(&got_grads).unwrap(), x.grad(&want_grads).unwrap());
+        assert!(dx < 1e-6, "{name} gradient: {dx}");
+        // Without autodiff: the same values.
+        let plain = x.clone().inner();
+        assert!(relative_error(ours(plain.clone()), burns(plain)) < 1e-6, "{name} without autodiff");
+    }
 }

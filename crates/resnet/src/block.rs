@@ -51,7 +51,7 @@ impl ConvBn {
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = kernels::conv(&self.conv, x);
         match &self.bn {
-            Some(bn) => bn.forward(x),
+            Some(bn) => kernels::batch_norm(bn, x),
             None => x,
         }
     }

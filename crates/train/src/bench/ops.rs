@@ -4,9 +4,11 @@
 //! the models run them, through `kernels`; the `-burn` rows time burn's own operation at the same
 //! shape, the reproduction of what is slow in burn-flex.
 
+use burn::nn::{BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig};
+use burn::tensor::activation::{relu, silu};
 use burn::tensor::module;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
-use burn::tensor::{Device, Distribution, Tensor, activation::relu};
+use burn::tensor::{Device, Distribution, Tensor};
 
 /// One operation at one shape.
 #[derive(Clone, Copy, Debug)]
@@ -18,7 +20,7 @@ pub struct Op {
 }
 
 /// The operations, in the order LeNet-5 and ResNet-20 use them.
-pub const OPS: [Op; 17] = [
+pub const OPS: [Op; 24] = [
     Op { name: "conv1-fwd", what: "LeNet conv1: [64,1,28,28] * [6,1,5,5], pad 2" },
     Op { name: "conv1-fwd-bwd", what: "the same, forward and backward (weight and input gradients)" },
     Op { name: "conv2-fwd", what: "LeNet conv2: [64,6,14,14] * [16,6,5,5]" },
@@ -31,6 +33,16 @@ pub const OPS: [Op; 17] = [
     Op { name: "resnet-conv-fwd-bwd", what: "the same, forward and backward" },
     Op { name: "resnet-conv-fwd-bwd-input", what: "the same, backward to the input only (weights fixed)" },
     Op { name: "resnet-conv-fwd-bwd-weight", what: "the same, backward to the weights only (input fixed)" },
+    Op {
+        name: "resnet-conv3-fwd-bwd",
+        what: "ResNet-20 stage 3: [128,64,8,8] * [64,64,3,3], pad 1, forward and backward",
+    },
+    Op { name: "resnet-bn-fwd-bwd", what: "batch norm (training) of [128,16,32,32], forward and backward" },
+    Op { name: "resnet-bn-fwd-bwd-burn", what: "the same with burn's BatchNorm::forward" },
+    Op { name: "unet-gn-fwd-bwd", what: "DDPM UNet: group norm (8 groups) of [128,16,28,28], forward and backward" },
+    Op { name: "unet-gn-fwd-bwd-burn", what: "the same with burn's GroupNorm::forward" },
+    Op { name: "unet-silu-fwd-bwd", what: "DDPM UNet: SiLU of [128,16,28,28], forward and backward" },
+    Op { name: "unet-silu-fwd-bwd-burn", what: "the same with burn's silu" },
     Op { name: "resnet-conv-fwd-burn", what: "ResNet-20 stage 1 forward with burn's conv2d" },
     Op { name: "resnet-conv-fwd-bwd-burn", what: "the same, forward and backward" },
     Op {
@@ -105,6 +117,24 @@ pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
         "resnet-conv-fwd-bwd" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Both, device),
         "resnet-conv-fwd-bwd-input" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Input, device),
         "resnet-conv-fwd-bwd-weight" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Weight, device),
+        "resnet-conv3-fwd-bwd" => conv([128, 64, 8, 8], [64, 64, 3, 3], 1, Grads::Both, device),
+        "resnet-bn-fwd-bwd" | "resnet-bn-fwd-bwd-burn" => {
+            let bn = BatchNormConfig::new(16).init(&ad);
+            let x = normal([128, 16, 32, 32], &ad).require_grad();
+            let norm = if op.name.ends_with("-burn") { BatchNorm::forward } else { kernels::batch_norm };
+            Box::new(move || drop(norm(&bn, x.clone()).sum().backward()))
+        }
+        "unet-gn-fwd-bwd" | "unet-gn-fwd-bwd-burn" => {
+            let gn = GroupNormConfig::new(8, 16).init(&ad);
+            let x = normal([128, 16, 28, 28], &ad).require_grad();
+            let norm = if op.name.ends_with("-burn") { GroupNorm::forward } else { kernels::group_norm };
+            Box::new(move || drop(norm(&gn, x.clone()).sum().backward()))
+        }
+        "unet-silu-fwd-bwd" | "unet-silu-fwd-bwd-burn" => {
+            let x = normal([128, 16, 28, 28], &ad).require_grad();
+            let f = if op.name.ends_with("-burn") { silu } else { kernels::silu };
+            Box::new(move || drop(f(x.clone()).sum().backward()))
+        }
         "resnet-conv-fwd-burn" => conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::None, device),
         "resnet-conv-fwd-bwd-burn" => {
             conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Both, device)

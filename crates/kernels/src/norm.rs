@@ -1,0 +1,324 @@
+//! Batch normalisation in training (Ioffe & Szegedy 2015, "Batch normalization: accelerating
+//! deep network training by reducing internal covariate shift") and group normalisation (Wu & He
+//! 2018, "Group normalization"), forward and backward, plus the per-channel affine map of batch
+//! normalisation in inference.
+//!
+//! burn's generic versions (which flex keeps) compose about a dozen tensor operations, two of them
+//! transposing copies of the whole activation. Here each set of values that shares statistics
+//! (a channel across the batch, or a group of one sample's channels) is summed while it is in
+//! cache, and the normalisation and the input gradient are one pass each. Sums go through sixteen
+//! `f32` lanes per run (so they vectorise) and are added up in `f64`, in a fixed order.
+
+use rayon::prelude::*;
+
+/// Which values of a `[batch, channels, ...]` tensor share a mean and variance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statistics {
+    /// Batch normalisation: each channel over the whole batch.
+    PerChannel,
+    /// Group normalisation: each sample's channels in this many equal groups.
+    PerGroup(usize),
+}
+
+/// A `[batch, channels, ...]` tensor as `batch · channels` runs of `inner` values (run
+/// `n · channels + c` holds channel `c` of sample `n`) and the sets of runs that share statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Norm {
+    /// Samples.
+    pub batch: usize,
+    /// Channels, each with its own scale and shift.
+    pub channels: usize,
+    /// Values per sample and channel: the product of the dimensions after the channels.
+    pub inner: usize,
+    /// Which runs share statistics.
+    pub over: Statistics,
+}
+
+impl Norm {
+    fn len(&self) -> usize {
+        self.batch * self.channels * self.inner
+    }
+
+    /// Channels per group (all of them for batch normalisation's single "group").
+    fn group_width(&self) -> usize {
+        match self.over {
+            Statistics::PerChannel => 1,
+            Statistics::PerGroup(groups) => self.channels / groups,
+        }
+    }
+
+    /// Number of statistics: one per channel, or one per sample and group.
+    pub fn sets(&self) -> usize {
+        match self.over {
+            Statistics::PerChannel => self.channels,
+            Statistics::PerGroup(groups) => self.batch * groups,
+        }
+    }
+
+    /// Values in each set.
+    fn per_set(&self) -> usize {
+        self.len() / self.sets()
+    }
+
+    /// The set run `r` belongs to.
+    fn set_of(&self, r: usize) -> usize {
+        match self.over {
+            Statistics::PerChannel => r % self.channels,
+            Statistics::PerGroup(_) => r / self.group_width(),
+        }
+    }
+
+    /// The runs of set `s`, in memory order: one channel's runs `channels` apart, or a group's
+    /// adjacent runs.
+    fn runs_of(&self, s: usize) -> impl Iterator<Item = usize> {
+        let (first, step, count) = match self.over {
+            Statistics::PerChannel => (s, self.channels, self.batch),
+            Statistics::PerGroup(_) => (s * self.group_width(), 1, self.group_width()),
+        };
+        (0..count).map(move |k| first + k * step)
+    }
+
+    fn run<'a>(&self, values: &'a [f32], r: usize) -> &'a [f32] {
+        &values[r * self.inner..][..self.inner]
+    }
+
+    fn check(&self, x: &[f32], gamma: &[f32]) {
+        assert_eq!(x.len(), self.len(), "input does not match {self:?}");
+        assert_eq!(gamma.len(), self.channels, "one scale per channel");
+        if let Statistics::PerGroup(groups) = self.over {
+            assert!(
+                groups > 0 && self.channels.is_multiple_of(groups),
+                "{groups} groups do not divide {} channels",
+                self.channels
+            );
+        }
+    }
+}
+
+/// Below this many values the threads cost more than they save.
+const PARALLEL_FROM: usize = 1 << 15;
+
+/// `f` of every set, on every thread for a large tensor.
+fn per_set<T: Send>(norm: &Norm, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    if norm.len() >= PARALLEL_FROM {
+        (0..norm.sets()).into_par_iter().map(f).collect()
+    } else {
+        (0..norm.sets()).map(f).collect()
+    }
+}
+
+/// `f(run, r)` for every run `r` of `out`, on every thread for a large tensor.
+fn each_run(norm: &Norm, out: &mut [f32], f: impl Fn(&mut [f32], usize) + Sync + Send) {
+    if norm.len() >= PARALLEL_FROM {
+        out.par_chunks_mut(norm.inner).enumerate().for_each(|(r, run)| f(run, r));
+    } else {
+        out.chunks_mut(norm.inner).enumerate().for_each(|(r, run)| f(run, r));
+    }
+}
+
+const LANES: usize = 16;
+
+/// `Σ f(a[i], b[i])`, accumulated lane-wise in `f32` and added up in `f64`.
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    let mut lanes = [0.0f32; LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f64 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(&x, &y)| f64::from(f(x, y))).sum();
+    for (a, b) in a_chunks.zip(b_chunks) {
+        for i in 0..LANES {
+            lanes[i] += f(a[i], b[i]);
+        }
+    }
+    tail + lanes.iter().map(|&v| f64::from(v)).sum::<f64>()
+}
+
+/// What the forward pass gives: the output, and per set the mean and biased variance.
+pub struct Forward {
+    /// Normalised, scaled and shifted activations, in the input's layout.
+    pub output: Vec<f32>,
+    /// Mean of each set ([`Norm::sets`]).
+    pub mean: Vec<f32>,
+    /// Biased variance of each set (divided by the number of values, as the normalisation uses).
+    pub variance: Vec<f32>,
+}
+
+/// `y = (x - mean) / sqrt(variance + epsilon) · gamma + beta` with each set's statistics and each
+/// channel's `gamma` and `beta`; the variance is taken about the mean (two passes), which stays
+/// exact when the mean is large next to the spread.
+pub fn forward(norm: &Norm, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64) -> Forward {
+    norm.check(x, gamma);
+    assert_eq!(beta.len(), norm.channels, "one shift per channel");
+    let count = norm.per_set() as f64;
+    let stats = per_set(norm, |s| {
+        let mean = norm.runs_of(s).map(|r| lane_sum(norm.run(x, r), norm.run(x, r), |v, _| v)).sum::<f64>() / count;
+        let m = mean as f32;
+        let spread = norm.runs_of(s).map(|r| lane_sum(norm.run(x, r), norm.run(x, r), |v, _| (v - m) * (v - m)));
+        (mean, spread.sum::<f64>() / count)
+    });
+    let inv_std: Vec<f64> = stats.iter().map(|&(_, variance)| 1.0 / (variance + epsilon).sqrt()).collect();
+    let output = normalize_runs(norm, x, |r| {
+        let (s, c) = (norm.set_of(r), r % norm.channels);
+        (stats[s].0 as f32, (inv_std[s] * f64::from(gamma[c])) as f32, beta[c])
+    });
+    let (mean, variance) = stats.iter().map(|&(m, v)| (m as f32, v as f32)).unzip();
+    Forward { output, mean, variance }
+}
+
+/// `y = (x - mean) · scale + shift`, one `(mean, scale, shift)` per channel: batch normalisation
+/// in inference, with the running statistics folded into `scale` and `shift`.
+pub fn normalize(norm: &Norm, x: &[f32], affine: &[(f32, f32, f32)]) -> Vec<f32> {
+    assert_eq!(x.len(), norm.len(), "input does not match {norm:?}");
+    assert_eq!(affine.len(), norm.channels, "one mean, scale and shift per channel");
+    normalize_runs(norm, x, |r| affine[r % norm.channels])
+}
+
+/// `(x - mean) · scale + shift` with `affine(r)` giving run `r`'s three; centring first keeps
+/// the digits a large mean would cancel.
+fn normalize_runs(norm: &Norm, x: &[f32], affine: impl Fn(usize) -> (f32, f32, f32) + Sync + Send) -> Vec<f32> {
+    let mut output = vec![0.0; x.len()];
+    each_run(norm, &mut output, |run, r| {
+        let (mean, scale, shift) = affine(r);
+        for (y, &v) in run.iter_mut().zip(norm.run(x, r)) {
+            *y = (v - mean) * scale + shift;
+        }
+    });
+    output
+}
+
+/// Gradients with respect to `x`, `gamma` and `beta` of [`forward`], given the gradient `dy` of
+/// its output and the statistics it returned. With `x̂ = (x - mean) / σ` and `g = gamma · dy`,
+/// per set: `dx = (g - mean(g) - x̂ · mean(g · x̂)) / σ`; per channel: `dgamma = Σ dy · x̂`,
+/// `dbeta = Σ dy`.
+pub fn backward(
+    norm: &Norm,
+    x: &[f32],
+    dy: &[f32],
+    gamma: &[f32],
+    mean: &[f32],
+    variance: &[f32],
+    epsilon: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    norm.check(x, gamma);
+    assert_eq!(dy.len(), x.len(), "gradient does not match {norm:?}");
+    assert!(mean.len() == norm.sets() && variance.len() == norm.sets(), "one mean and variance per set");
+    let count = norm.per_set() as f64;
+    let inv_std: Vec<f64> = variance.iter().map(|&v| 1.0 / (f64::from(v) + epsilon).sqrt()).collect();
+    // Per run: Σ dy and Σ dy · (x - mean), taken set by set.
+    let per_run = per_set(norm, |s| {
+        let m = mean[s];
+        let sums = norm.runs_of(s).map(|r| {
+            let (x, dy) = (norm.run(x, r), norm.run(dy, r));
+            (r, lane_sum(dy, dy, |g, _| g), lane_sum(x, dy, |v, g| (v - m) * g))
+        });
+        sums.collect::<Vec<_>>()
+    });
+    let (mut dgamma, mut dbeta) = (vec![0.0f64; norm.channels], vec![0.0f64; norm.channels]);
+    // Per set: Σ gamma · dy and Σ gamma · dy · (x - mean).
+    let mut set_sums = vec![(0.0f64, 0.0f64); norm.sets()];
+    for (s, runs) in per_run.iter().enumerate() {
+        for &(r, sum_dy, sum_dy_centred) in runs {
+            let c = r % norm.channels;
+            dbeta[c] += sum_dy;
+            dgamma[c] += sum_dy_centred * inv_std[s];
+            set_sums[s].0 += f64::from(gamma[c]) * sum_dy;
+            set_sums[s].1 += f64::from(gamma[c]) * sum_dy_centred;
+        }
+    }
+    // dx = a · dy + b · (x - mean) + k per run, expanded from the formula above.
+    let mut dx = vec![0.0; x.len()];
+    each_run(norm, &mut dx, |run, r| {
+        let (s, c) = (norm.set_of(r), r % norm.channels);
+        let (sd, (sum_g, sum_g_centred)) = (inv_std[s], set_sums[s]);
+        let a = (f64::from(gamma[c]) * sd) as f32;
+        let b = (-sd * sd * sd * sum_g_centred / count) as f32;
+        let k = (-sd * sum_g / count) as f32;
+        let m = mean[s];
+        for ((d, &g), &v) in run.iter_mut().zip(norm.run(dy, r)).zip(norm.run(x, r)) {
+            *d = a * g + b * (v - m) + k;
+        }
+    });
+    let narrow = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
+    (dx, narrow(dgamma), narrow(dbeta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook formulas, one value at a time in `f64`: output, dx, dgamma, dbeta, variance.
+    fn naive(norm: &Norm, x: &[f32], dy: &[f32], gamma: &[f32], beta: &[f32]) -> [Vec<f64>; 5] {
+        let (eps, m) = (1e-5, norm.per_set() as f64);
+        let mut out =
+            [vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; norm.channels], vec![0.0; norm.channels], vec![]];
+        for s in 0..norm.sets() {
+            let all: Vec<usize> = norm.runs_of(s).flat_map(|r| r * norm.inner..(r + 1) * norm.inner).collect();
+            let channel = |j: usize| (j / norm.inner) % norm.channels;
+            let mean = all.iter().map(|&j| f64::from(x[j])).sum::<f64>() / m;
+            let var = all.iter().map(|&j| (f64::from(x[j]) - mean).powi(2)).sum::<f64>() / m;
+            let sd = 1.0 / (var + eps).sqrt();
+            let xhat = |j: usize| (f64::from(x[j]) - mean) * sd;
+            let g = |j: usize| f64::from(gamma[channel(j)]) * f64::from(dy[j]);
+            let mean_g = all.iter().map(|&j| g(j)).sum::<f64>() / m;
+            let mean_g_xhat = all.iter().map(|&j| g(j) * xhat(j)).sum::<f64>() / m;
+            for &j in &all {
+                out[0][j] = xhat(j) * f64::from(gamma[channel(j)]) + f64::from(beta[channel(j)]);
+                out[1][j] = sd * (g(j) - mean_g - xhat(j) * mean_g_xhat);
+                out[2][channel(j)] += f64::from(dy[j]) * xhat(j);
+                out[3][channel(j)] += f64::from(dy[j]);
+            }
+            out[4].push(var);
+        }
+        out
+    }
+
+    fn close(got: &[f32], want: &[f64], tolerance: f64) {
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((f64::from(*g) - w).abs() <= tolerance * (1.0 + w.abs()), "value {i}: {g} vs {w}");
+        }
+    }
+
+    fn check(batch: usize, channels: usize, inner: usize, over: Statistics, offset: f32) {
+        let norm = Norm { batch, channels, inner, over };
+        let len = norm.len();
+        // A large common offset is where a one-pass E[x²] - E[x]² variance would lose its digits.
+        let x: Vec<f32> = (0..len).map(|i| offset + (i as f32 * 0.731).sin() * 2.0).collect();
+        let dy: Vec<f32> = (0..len).map(|i| (i as f32 * 0.377).cos()).collect();
+        let gamma: Vec<f32> = (0..channels).map(|c| 0.5 + c as f32 * 0.25).collect();
+        let beta: Vec<f32> = (0..channels).map(|c| c as f32 - 1.0).collect();
+        let [y, dx, dgamma, dbeta, var] = naive(&norm, &x, &dy, &gamma, &beta);
+        let f = forward(&norm, &x, &gamma, &beta, 1e-5);
+        close(&f.output, &y, 1e-4);
+        close(&f.variance, &var, 1e-4);
+        let (got_dx, got_dgamma, got_dbeta) = backward(&norm, &x, &dy, &gamma, &f.mean, &f.variance, 1e-5);
+        close(&got_dx, &dx, 1e-3);
+        close(&got_dgamma, &dgamma, 1e-3);
+        close(&got_dbeta, &dbeta, 1e-4);
+    }
+
+    #[test]
+    fn batch_norm_matches_the_textbook_formulas() {
+        // Serial (small) and parallel (large) paths; runs shorter than, equal to and longer than
+        // the lanes; a rank-2 input (one value per run); a large mean.
+        check(3, 4, 5, Statistics::PerChannel, 0.0);
+        check(2, 3, 16, Statistics::PerChannel, 0.0);
+        check(8, 16, 300, Statistics::PerChannel, 0.0);
+        check(37, 6, 1, Statistics::PerChannel, 0.0);
+        check(4, 2, 64, Statistics::PerChannel, 100.0);
+    }
+
+    #[test]
+    fn group_norm_matches_the_textbook_formulas() {
+        check(3, 6, 5, Statistics::PerGroup(3), 0.0);
+        check(2, 4, 7, Statistics::PerGroup(1), 0.0);
+        check(2, 4, 7, Statistics::PerGroup(4), 0.0);
+        check(8, 16, 300, Statistics::PerGroup(8), 0.0);
+        check(2, 4, 64, Statistics::PerGroup(2), 100.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "do not divide")]
+    fn groups_must_divide_the_channels() {
+        let norm = Norm { batch: 1, channels: 6, inner: 2, over: Statistics::PerGroup(4) };
+        forward(&norm, &[0.0; 12], &[1.0; 6], &[0.0; 6], 1e-5);
+    }
+}
