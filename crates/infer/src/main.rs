@@ -4,5 +4,6 @@
 static ALLOCATOR: train::Allocator = train::Allocator;
 
 fn main() {
+    train::keep_freed_memory();
     train::exit_on_error(infer::run(std::env::args_os()));
 }
