@@ -7,6 +7,7 @@
 
 use crate::gemm::{Mat, matmul};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Shapes and hyper-parameters of one convolution (NCHW, one group).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,8 +109,58 @@ impl Geometry {
         ow * self.stride[1] + j * self.dilation[1] - self.padding[1].0
     }
 
+    /// Whether each column-matrix row is its channel shifted by a fixed offset: stride and
+    /// dilation 1 and an output as wide as the input ("same" padding across, any padding down),
+    /// as in every 3x3 convolution of ResNet's stages and the UNet. Output position `q` then reads
+    /// input position `q + offset` of its channel, except in the columns that wrap around a row's
+    /// end, which read padding.
+    fn shifts_rows(&self) -> bool {
+        self.stride == [1, 1] && self.dilation == [1, 1] && self.output()[1] == self.input[1]
+    }
+
+    /// For each column-matrix row of a [`Geometry::shifts_rows`] convolution: `f(row, dst, src,
+    /// wrapped)`, where `dst` is the row's run of output positions that read inside the image
+    /// vertically (as a range of the row), `src` the channel positions they read (the same length,
+    /// possibly starting before the channel or ending after it by less than a row), and `wrapped`
+    /// the output columns that read padding.
+    fn for_each_shift(&self, mut f: impl FnMut(usize, Range<usize>, Range<isize>, [Range<usize>; 2])) {
+        let [ho, wo] = self.output();
+        let [h, w] = self.input;
+        let [kh, kw] = self.kernel;
+        for c in 0..self.in_channels {
+            for i in 0..kh {
+                let rows = self.valid(0, i, ho);
+                for j in 0..kw {
+                    let valid = self.valid(1, j, wo);
+                    let row = (c * kh + i) * kw + j;
+                    let offset = (i as isize - self.padding[0].0 as isize) * w as isize + j as isize
+                        - self.padding[1].0 as isize;
+                    let start = (c * h * w) as isize + (rows.start * w) as isize + offset;
+                    let dst = rows.start * wo..rows.end * wo;
+                    f(row, dst.clone(), start..start + dst.len() as isize, [0..valid.start, valid.end..wo]);
+                }
+            }
+        }
+    }
+
     /// Unfolds one image into its column matrix `[patch_len, positions]`.
     fn im2col(&self, image: &[f32], cols: &mut [f32]) {
+        if self.shifts_rows() {
+            // One copy per row: its vertical padding zeroed, the rest copied from the shifted
+            // channel, and the columns that wrapped around zeroed.
+            let (positions, wo) = (self.positions(), self.output()[1]);
+            self.for_each_shift(|row, dst, src, wrapped| {
+                let row = &mut cols[row * positions..][..positions];
+                row[..dst.start].fill(0.0);
+                row[dst.end..].fill(0.0);
+                let (dst, src) = clip(dst, src, image.len());
+                row[dst].copy_from_slice(&image[src]);
+                for line in row.chunks_mut(wo) {
+                    wrapped.iter().for_each(|w| line[w.clone()].fill(0.0));
+                }
+            });
+            return;
+        }
         // Padding is rare next to the interior, so zero everything once and copy the interior.
         cols.fill(0.0);
         let (positions, wo, w) = (self.positions(), self.output()[1], self.input[1]);
@@ -128,9 +179,26 @@ impl Geometry {
         });
     }
 
-    /// Adds a column matrix back onto the image it was unfolded from (the adjoint of `im2col`).
-    fn col2im(&self, cols: &[f32], image: &mut [f32]) {
+    /// Adds a column matrix back onto the image it was unfolded from (the adjoint of `im2col`);
+    /// `cols` is scratch, and its entries that read padding are overwritten.
+    fn col2im(&self, cols: &mut [f32], image: &mut [f32]) {
         image.fill(0.0);
+        if self.shifts_rows() {
+            // The entries that read padding get no gradient: zeroed, so that each row can be
+            // added onto its shifted channel in one run.
+            let (positions, wo) = (self.positions(), self.output()[1]);
+            self.for_each_shift(|row, dst, src, wrapped| {
+                let row = &mut cols[row * positions..][..positions];
+                for line in row.chunks_mut(wo) {
+                    wrapped.iter().for_each(|w| line[w.clone()].fill(0.0));
+                }
+                let (dst, src) = clip(dst, src, image.len());
+                for (d, s) in image[src].iter_mut().zip(&row[dst]) {
+                    *d += *s;
+                }
+            });
+            return;
+        }
         let (positions, wo, w) = (self.positions(), self.output()[1], self.input[1]);
         let stride = self.stride[1];
         self.for_each_row(|row, at, oh, j, valid| {
@@ -148,6 +216,16 @@ impl Geometry {
             }
         });
     }
+}
+
+/// `dst` and `src` (equal lengths) cut to where `src` lies in `0..len`: the ends cut off are
+/// wrapped columns, zeroed separately.
+fn clip(dst: Range<usize>, src: Range<isize>, len: usize) -> (Range<usize>, Range<usize>) {
+    let start = src.start.clamp(0, len as isize);
+    let end = src.end.clamp(start, len as isize);
+    let skip = ((start - src.start) as usize).min(dst.len());
+    let keep = ((end - src.start) as usize).clamp(skip, dst.len());
+    (dst.start + skip..dst.start + keep, start as usize..start as usize + (keep - skip))
 }
 
 /// `y = conv(x, w)` without bias: `x` is `[N, C, H, W]`, `w` is `[O, C, KH, KW]`, and the result

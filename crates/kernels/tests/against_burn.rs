@@ -58,6 +58,14 @@ fn matches_burn_on_odd_geometry() {
     check([2, 2, 11, 11], [4, 2, 3, 3], ConvOptions::new([1, 1], [2, 2], [2, 2], 1), true);
     // Padding wider than the kernel reach: whole output rows read only zeros.
     check([1, 2, 5, 5], [3, 2, 3, 3], ConvOptions::new([1, 1], [3, 3], [1, 1], 1), true);
+    // As wide as the input but not as tall (padding across only), 1x1, and a 5x5 "same" kernel
+    // on a narrow image: each column-matrix row is a shifted copy of its channel.
+    check([2, 3, 9, 6], [4, 3, 3, 3], ConvOptions::new([1, 1], [0, 1], [1, 1], 1), true);
+    check([2, 5, 4, 4], [3, 5, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1), false);
+    check([3, 2, 6, 3], [2, 2, 5, 5], ConvOptions::new([1, 1], [2, 2], [1, 1], 1), true);
+    // 1x1 and 2x2 images (a deep stage of a small input), where whole rows read padding.
+    check([2, 3, 1, 1], [4, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
+    check([2, 3, 2, 2], [4, 3, 5, 5], ConvOptions::new([1, 1], [2, 2], [1, 1], 1), true);
 }
 
 #[test]
