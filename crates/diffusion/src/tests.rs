@@ -49,9 +49,14 @@ fn cosine_schedule_follows_its_formula() {
 #[test]
 fn forward_noising_has_the_closed_form_mean_and_variance() {
     let d = device();
+    d.seed(7);
     let s = NoiseSchedule::new(ScheduleKind::Linear, 1000);
     let n = 4096;
     let x0 = Tensor::<4>::full([n, 1, 4, 4], 0.5, &d);
+    // Five standard errors of the sample mean and variance of `samples` normal values: a
+    // false alarm about once in two million checks (the RNG is shared with tests running beside
+    // this one, so the seed alone does not pin the draws).
+    let samples = (n * 16) as f64;
     for t in [10usize, 300, 900] {
         let noise = Tensor::random([n, 1, 4, 4], Distribution::Normal(0.0, 1.0), &d);
         let x = s.noisy(x0.clone(), noise, &vec![t; n]);
@@ -59,8 +64,9 @@ fn forward_noising_has_the_closed_form_mean_and_variance() {
         let mean = flat.clone().mean().into_scalar::<f32>() as f64;
         let var = flat.var(0).into_scalar::<f32>() as f64;
         let ab = s.alpha_bars[t];
-        assert!(close(mean, 0.5 * ab.sqrt(), 0.01), "t {t}: mean {mean} vs {}", 0.5 * ab.sqrt());
-        assert!(close(var, 1.0 - ab, 0.02 * (1.0 - ab) + 1e-4), "t {t}: variance {var} vs {}", 1.0 - ab);
+        let (mean_error, var_error) = (5.0 * ((1.0 - ab) / samples).sqrt(), 5.0 * (1.0 - ab) * (2.0 / samples).sqrt());
+        assert!(close(mean, 0.5 * ab.sqrt(), mean_error + 1e-4), "t {t}: mean {mean} vs {}", 0.5 * ab.sqrt());
+        assert!(close(var, 1.0 - ab, var_error + 1e-4), "t {t}: variance {var} vs {}", 1.0 - ab);
     }
 }
 

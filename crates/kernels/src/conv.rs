@@ -74,7 +74,7 @@ impl Geometry {
 
     /// Output positions `o` along dimension `d` whose input `o·stride + tap·dilation - pad` is
     /// inside the image; the others read padding.
-    pub(crate) fn valid(&self, d: usize, tap: usize, out_len: usize) -> std::ops::Range<usize> {
+    pub(crate) fn valid(&self, d: usize, tap: usize, out_len: usize) -> Range<usize> {
         let offset = tap * self.dilation[d];
         let (pad, stride, len) = (self.padding[d].0, self.stride[d], self.input[d]);
         let first = pad.saturating_sub(offset).div_ceil(stride);
@@ -82,26 +82,32 @@ impl Geometry {
         first.min(out_len)..end.min(out_len).max(first.min(out_len))
     }
 
-    /// Calls `f(row, at, oh, j, valid)` for every output row `oh` of every column-matrix row `row`
-    /// (kernel column `j`) that reads the image: `at` is the offset of the image row it reads,
-    /// `valid` the output columns inside the image; the others read padding.
-    fn for_each_row(&self, mut f: impl FnMut(usize, usize, usize, usize, std::ops::Range<usize>)) {
+    /// Calls `f(row, c, i, j, rows, cols)` for every column-matrix row `row`: channel `c`, kernel
+    /// tap `(i, j)`, and the output rows and columns whose input lies inside the image.
+    fn for_each_tap(&self, mut f: impl FnMut(usize, usize, usize, usize, Range<usize>, Range<usize>)) {
         let [ho, wo] = self.output();
-        let [h, w] = self.input;
         let [kh, kw] = self.kernel;
         for c in 0..self.in_channels {
             for i in 0..kh {
                 let rows = self.valid(0, i, ho);
                 for j in 0..kw {
-                    let row = (c * kh + i) * kw + j;
-                    let cols = self.valid(1, j, wo);
-                    for oh in rows.clone() {
-                        let ih = oh * self.stride[0] + i * self.dilation[0] - self.padding[0].0;
-                        f(row, (c * h + ih) * w, oh, j, cols.clone());
-                    }
+                    f((c * kh + i) * kw + j, c, i, j, rows.clone(), self.valid(1, j, wo));
                 }
             }
         }
+    }
+
+    /// Calls `f(row, at, oh, j, valid)` for every output row `oh` of every column-matrix row `row`
+    /// (kernel column `j`) that reads the image: `at` is the offset of the image row it reads,
+    /// `valid` the output columns inside the image; the others read padding.
+    fn for_each_row(&self, mut f: impl FnMut(usize, usize, usize, usize, Range<usize>)) {
+        let [h, w] = self.input;
+        self.for_each_tap(|row, c, i, j, rows, cols| {
+            for oh in rows {
+                let ih = oh * self.stride[0] + i * self.dilation[0] - self.padding[0].0;
+                f(row, (c * h + ih) * w, oh, j, cols.clone());
+            }
+        });
     }
 
     /// The input column that output column `ow` reads at kernel column `j` (inside `valid`).
@@ -124,23 +130,15 @@ impl Geometry {
     /// possibly starting before the channel or ending after it by less than a row), and `wrapped`
     /// the output columns that read padding.
     fn for_each_shift(&self, mut f: impl FnMut(usize, Range<usize>, Range<isize>, [Range<usize>; 2])) {
-        let [ho, wo] = self.output();
         let [h, w] = self.input;
-        let [kh, kw] = self.kernel;
-        for c in 0..self.in_channels {
-            for i in 0..kh {
-                let rows = self.valid(0, i, ho);
-                for j in 0..kw {
-                    let valid = self.valid(1, j, wo);
-                    let row = (c * kh + i) * kw + j;
-                    let offset = (i as isize - self.padding[0].0 as isize) * w as isize + j as isize
-                        - self.padding[1].0 as isize;
-                    let start = (c * h * w) as isize + (rows.start * w) as isize + offset;
-                    let dst = rows.start * wo..rows.end * wo;
-                    f(row, dst.clone(), start..start + dst.len() as isize, [0..valid.start, valid.end..wo]);
-                }
-            }
-        }
+        let wo = self.output()[1];
+        let [top, left] = [self.padding[0].0 as isize, self.padding[1].0 as isize];
+        self.for_each_tap(|row, c, i, j, rows, valid| {
+            let offset = (i as isize - top) * w as isize + j as isize - left;
+            let start = (c * h * w) as isize + (rows.start * w) as isize + offset;
+            let dst = rows.start * wo..rows.end * wo;
+            f(row, dst.clone(), start..start + dst.len() as isize, [0..valid.start, valid.end..wo]);
+        });
     }
 
     /// Unfolds one image into its column matrix `[patch_len, positions]`.

@@ -39,7 +39,7 @@ impl Norm {
         self.batch * self.channels * self.inner
     }
 
-    /// Channels per group (all of them for batch normalisation's single "group").
+    /// Channels per group (one for batch normalisation, whose sets are single channels).
     fn group_width(&self) -> usize {
         match self.over {
             Statistics::PerChannel => 1,
@@ -109,6 +109,9 @@ fn per_set<T: Send>(norm: &Norm, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T>
 
 /// `f(run, r)` for every run `r` of `out`, on every thread for a large tensor.
 fn each_run(norm: &Norm, out: &mut [f32], f: impl Fn(&mut [f32], usize) + Sync + Send) {
+    if norm.inner == 0 {
+        return;
+    }
     if norm.len() >= PARALLEL_FROM {
         out.par_chunks_mut(norm.inner).enumerate().for_each(|(r, run)| f(run, r));
     } else {
