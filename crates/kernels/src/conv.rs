@@ -153,9 +153,7 @@ impl Geometry {
                 row[dst.end..].fill(0.0);
                 let (dst, src) = clip(dst, src, image.len());
                 row[dst].copy_from_slice(&image[src]);
-                for line in row.chunks_mut(wo) {
-                    wrapped.iter().for_each(|w| line[w.clone()].fill(0.0));
-                }
+                zero_columns(row, wo, &wrapped);
             });
             return;
         }
@@ -187,9 +185,7 @@ impl Geometry {
             let (positions, wo) = (self.positions(), self.output()[1]);
             self.for_each_shift(|row, dst, src, wrapped| {
                 let row = &mut cols[row * positions..][..positions];
-                for line in row.chunks_mut(wo) {
-                    wrapped.iter().for_each(|w| line[w.clone()].fill(0.0));
-                }
+                zero_columns(row, wo, &wrapped);
                 let (dst, src) = clip(dst, src, image.len());
                 for (d, s) in image[src].iter_mut().zip(&row[dst]) {
                     *d += *s;
@@ -213,6 +209,13 @@ impl Geometry {
                 }
             }
         });
+    }
+}
+
+/// Zeroes `columns` of every line of `width` values in `row`.
+fn zero_columns(row: &mut [f32], width: usize, columns: &[Range<usize>]) {
+    for line in row.chunks_mut(width) {
+        columns.iter().for_each(|c| line[c.clone()].fill(0.0));
     }
 }
 

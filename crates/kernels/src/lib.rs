@@ -92,25 +92,31 @@ pub fn conv_transpose2d(
 /// (biased batch variance, `momentum` weighting the new batch).
 pub fn batch_norm<const D: usize>(layer: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    if D >= 2 && extension::applies(&x) && !x.device().is_autodiff() {
+    if D >= 2 && extension::applies(&x) {
         let device = x.device();
-        let mean = layer.running_mean.value().to_device(&device);
-        let variance = layer.running_var.value().to_device(&device);
-        let scale = layer.gamma.val().div(variance.add_scalar(layer.epsilon).sqrt());
-        return extension::normalize(x, mean, scale, layer.beta.val());
-    }
-    #[cfg(feature = "flex")]
-    if D >= 2 && layer.training.is_enabled() && x.device().is_autodiff() && extension::applies(&x) {
-        let device = x.device();
-        let (y, mean, variance) =
-            extension::fused_norm(x, layer.gamma.val(), layer.beta.val(), norm::Statistics::PerChannel, layer.epsilon);
-        let momentum = layer.momentum;
-        let blend = |running: Tensor<1>, batch: Tensor<1>| {
-            running.to_device(&device).mul_scalar(1.0 - momentum).add(batch.mul_scalar(momentum)).detach()
-        };
-        layer.running_mean.update(blend(layer.running_mean.value_sync(), mean));
-        layer.running_var.update(blend(layer.running_var.value_sync(), variance));
-        return y;
+        if !device.is_autodiff() {
+            let mean = layer.running_mean.value().to_device(&device);
+            let variance = layer.running_var.value().to_device(&device);
+            let scale = layer.gamma.val().div(variance.add_scalar(layer.epsilon).sqrt());
+            return extension::normalize(x, mean, scale, layer.beta.val());
+        }
+        // On the autodiff device with training disabled (a frozen layer), burn's own forward.
+        if layer.training.is_enabled() {
+            let (y, mean, variance) = extension::fused_norm(
+                x,
+                layer.gamma.val(),
+                layer.beta.val(),
+                norm::Statistics::PerChannel,
+                layer.epsilon,
+            );
+            let momentum = layer.momentum;
+            let blend = |running: Tensor<1>, batch: Tensor<1>| {
+                running.to_device(&device).mul_scalar(1.0 - momentum).add(batch.mul_scalar(momentum)).detach()
+            };
+            layer.running_mean.update(blend(layer.running_mean.value_sync(), mean));
+            layer.running_var.update(blend(layer.running_var.value_sync(), variance));
+            return y;
+        }
     }
     layer.forward(x)
 }

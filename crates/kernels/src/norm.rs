@@ -205,12 +205,12 @@ pub fn backward(
     assert!(mean.len() == norm.sets() && variance.len() == norm.sets(), "one mean and variance per set");
     let count = norm.per_set() as f64;
     let inv_std: Vec<f64> = variance.iter().map(|&v| 1.0 / (f64::from(v) + epsilon).sqrt()).collect();
-    // Per run: Σ dy and Σ dy · (x - mean), taken set by set.
+    // Per run, in the order of `runs_of`: Σ dy and Σ dy · (x - mean), taken set by set.
     let per_run = per_set(norm, |s| {
         let m = mean[s];
         let sums = norm.runs_of(s).map(|r| {
             let (x, dy) = (norm.run(x, r), norm.run(dy, r));
-            (r, lane_sum(dy, dy, |g, _| g), lane_sum(x, dy, |v, g| (v - m) * g))
+            (lane_sum(dy, dy, |g, _| g), lane_sum(x, dy, |v, g| (v - m) * g))
         });
         sums.collect::<Vec<_>>()
     });
@@ -218,7 +218,7 @@ pub fn backward(
     // Per set: Σ gamma · dy and Σ gamma · dy · (x - mean).
     let mut set_sums = vec![(0.0f64, 0.0f64); norm.sets()];
     for (s, runs) in per_run.iter().enumerate() {
-        for &(r, sum_dy, sum_dy_centred) in runs {
+        for (r, &(sum_dy, sum_dy_centred)) in norm.runs_of(s).zip(runs) {
             let c = r % norm.channels;
             dbeta[c] += sum_dy;
             dgamma[c] += sum_dy_centred * inv_std[s];

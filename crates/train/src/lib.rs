@@ -36,7 +36,8 @@ pub mod run_info;
 /// glibc's malloc hands such large blocks back to the kernel on every free (`mmap`/`munmap`), so
 /// the next step takes a page fault and a zeroed page for every 4 KiB: ResNet-20 spent a quarter
 /// of its time there and ran at 180 images/s on two cores; mimalloc keeps freed memory for a
-/// second before returning it, and the same code runs at 223–300 (README, Benchmark).
+/// while before returning it ([`keep_freed_memory`] sets how long), and the same code ran at
+/// 223–300 (README, Benchmark).
 pub use mimalloc::MiMalloc as Allocator;
 
 /// How long [`Allocator`] keeps freed memory before returning it to the kernel, in milliseconds.
@@ -46,13 +47,14 @@ pub use mimalloc::MiMalloc as Allocator;
 /// its time. Ten seconds covers the longest step and still returns memory once a run idles.
 pub const KEEP_FREED_MS: i64 = 10_000;
 
+/// `mi_option_purge_delay` in the `mi_option_t` enum of libmimalloc-sys 0.1's mimalloc 3
+/// (`c_src/mimalloc/v3/include/mimalloc.h`), which the crate does not name: the sixteenth option,
+/// after `mi_option_deprecated_eager_commit_delay` (14). mimalloc keeps retired options as
+/// placeholders so that these numbers stay put.
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 /// Sets [`KEEP_FREED_MS`]. Call it first in `main`, before any other thread starts.
 pub fn keep_freed_memory() {
-    // `mi_option_purge_delay` in the `mi_option_t` enum of libmimalloc-sys 0.1's mimalloc 3
-    // (`c_src/mimalloc/v3/include/mimalloc.h`), which the crate does not name: the sixteenth
-    // option, after `mi_option_deprecated_eager_commit_delay` (14). mimalloc keeps retired
-    // options as placeholders so that these numbers stay put.
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     // SAFETY: `mi_option_set` stores a number in mimalloc's option table; it is not thread-safe,
     // and `main` calls this before it starts any thread.
     #[allow(unsafe_code)]
@@ -75,11 +77,11 @@ mod tests {
     #[allow(unsafe_code)]
     fn keep_freed_memory_sets_mimallocs_purge_delay() {
         // SAFETY: reading an option; no other test touches mimalloc's options.
-        let get = || unsafe { libmimalloc_sys::mi_option_get(15) };
-        // Option 15 is the purge delay: its default is mimalloc's one second (unless the
+        let get = || unsafe { libmimalloc_sys::mi_option_get(super::PURGE_DELAY) };
+        // The option is the purge delay: its default is mimalloc's one second (unless the
         // environment sets it), and afterwards it is ours.
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            assert_eq!(get(), 1000, "option 15 is not mimalloc's purge delay");
+            assert_eq!(get(), 1000, "option {} is not mimalloc's purge delay", super::PURGE_DELAY);
         }
         super::keep_freed_memory();
         assert_eq!(get(), super::KEEP_FREED_MS as std::ffi::c_long);
