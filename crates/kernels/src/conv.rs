@@ -7,6 +7,7 @@
 
 use crate::gemm::{Mat, matmul};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// Shapes and hyper-parameters of one convolution (NCHW, one group).
@@ -115,30 +116,68 @@ impl Geometry {
         ow * self.stride[1] + j * self.dilation[1] - self.padding[1].0
     }
 
-    /// Whether each column-matrix row is its channel shifted by a fixed offset: stride and
-    /// dilation 1 and an output as wide as the input ("same" padding across, any padding down),
-    /// as in every 3x3 convolution of ResNet's stages and the UNet. Output position `q` then reads
-    /// input position `q + offset` of its channel, except in the columns that wrap around a row's
-    /// end, which read padding.
+    /// Whether each column-matrix row is a shifted copy of one stride phase of its channel:
+    /// dilation 1, sides divisible by the strides, and an output as wide as a phase ("same"
+    /// padding across, any padding down), as in every 3x3 convolution of ResNet and the UNet and
+    /// the kernel-4 stride-2 layers of DCGAN. The phase `(a, b)` of a channel holds its pixels
+    /// `(s·r + a, s·q + b)` (the whole channel at stride 1); output position `q` then reads phase
+    /// position `q + offset`, except in the columns that wrap around a row's end, which read padding.
     fn shifts_rows(&self) -> bool {
-        self.stride == [1, 1] && self.dilation == [1, 1] && self.output()[1] == self.input[1]
+        let ([h, w], [sh, sw]) = (self.input, self.stride);
+        self.dilation == [1, 1] && h % sh == 0 && w % sw == 0 && self.output()[1] == w / sw
     }
 
     /// For each column-matrix row of a [`Geometry::shifts_rows`] convolution: `f(row, dst, src,
     /// wrapped)`, where `dst` is the row's run of output positions that read inside the image
-    /// vertically (as a range of the row), `src` the channel positions they read (the same length,
-    /// possibly starting before the channel or ending after it by less than a row), and `wrapped`
-    /// the output columns that read padding.
+    /// vertically (as a range of the row), `src` the positions they read in the image split into
+    /// phases ([`Geometry::phases`]; the same length, possibly starting before the phase or ending
+    /// after it by less than a row), and `wrapped` the output columns that read padding.
     fn for_each_shift(&self, mut f: impl FnMut(usize, Range<usize>, Range<isize>, [Range<usize>; 2])) {
-        let [h, w] = self.input;
+        let [sh, sw] = self.stride.map(|s| s as isize);
+        let [hp, wp] = [self.input[0] as isize / sh, self.input[1] as isize / sw];
         let wo = self.output()[1];
         let [top, left] = [self.padding[0].0 as isize, self.padding[1].0 as isize];
         self.for_each_tap(|row, c, i, j, rows, valid| {
-            let offset = (i as isize - top) * w as isize + j as isize - left;
-            let start = (c * h * w) as isize + (rows.start * w) as isize + offset;
+            // Tap (i, j) reads pixel (s·o + i - top) of each dimension: phase (i - top) mod s, at
+            // o plus the quotient.
+            let (di, dj) = (i as isize - top, j as isize - left);
+            let phase = (c as isize * sh + di.rem_euclid(sh)) * sw + dj.rem_euclid(sw);
+            let offset = di.div_euclid(sh) * wp + dj.div_euclid(sw);
+            let start = (phase * hp + rows.start as isize) * wp + offset;
             let dst = rows.start * wo..rows.end * wo;
             f(row, dst.clone(), start..start + dst.len() as isize, [0..valid.start, valid.end..wo]);
         });
+    }
+
+    /// The image with each channel split into its stride phases, `[C, SH, SW, H/SH, W/SW]`: the
+    /// image itself at stride 1.
+    fn phases<'a>(&self, image: &'a [f32]) -> Cow<'a, [f32]> {
+        if self.stride == [1, 1] {
+            return Cow::Borrowed(image);
+        }
+        let mut phases = vec![0.0; image.len()];
+        self.for_each_phase_run(|at, step, run| {
+            for (d, s) in phases[run].iter_mut().zip(image[at..].iter().step_by(step)) {
+                *d = *s;
+            }
+        });
+        Cow::Owned(phases)
+    }
+
+    /// Calls `f(at, step, run)` for each row of each phase: `run` is its range in the phases, and
+    /// it holds the image's values from `at` on, `step` apart.
+    fn for_each_phase_run(&self, mut f: impl FnMut(usize, usize, Range<usize>)) {
+        let ([h, w], [sh, sw]) = (self.input, self.stride);
+        let [hp, wp] = [h / sh, w / sw];
+        for c in 0..self.in_channels {
+            for r in 0..h {
+                for b in 0..sw {
+                    let phase = (c * sh + r % sh) * sw + b;
+                    let start = (phase * hp + r / sh) * wp;
+                    f((c * h + r) * w + b, sw, start..start + wp);
+                }
+            }
+        }
     }
 
     /// Unfolds one image into its column matrix `[patch_len, positions]`.
@@ -146,13 +185,13 @@ impl Geometry {
         if self.shifts_rows() {
             // One copy per row: its vertical padding zeroed, the rest copied from the shifted
             // channel, and the columns that wrapped around zeroed.
-            let (positions, wo) = (self.positions(), self.output()[1]);
+            let (positions, wo, phases) = (self.positions(), self.output()[1], self.phases(image));
             self.for_each_shift(|row, dst, src, wrapped| {
                 let row = &mut cols[row * positions..][..positions];
                 row[..dst.start].fill(0.0);
                 row[dst.end..].fill(0.0);
-                let (dst, src) = clip(dst, src, image.len());
-                row[dst].copy_from_slice(&image[src]);
+                let (dst, src) = clip(dst, src, phases.len());
+                row[dst].copy_from_slice(&phases[src]);
                 zero_columns(row, wo, &wrapped);
             });
             return;
@@ -181,16 +220,26 @@ impl Geometry {
         image.fill(0.0);
         if self.shifts_rows() {
             // The entries that read padding get no gradient: zeroed, so that each row can be
-            // added onto its shifted channel in one run.
+            // added onto its shifted phase in one run.
             let (positions, wo) = (self.positions(), self.output()[1]);
+            let strided = self.stride != [1, 1];
+            let mut scratch = if strided { vec![0.0; image.len()] } else { Vec::new() };
+            let phases: &mut [f32] = if strided { &mut scratch } else { image };
             self.for_each_shift(|row, dst, src, wrapped| {
                 let row = &mut cols[row * positions..][..positions];
                 zero_columns(row, wo, &wrapped);
-                let (dst, src) = clip(dst, src, image.len());
-                for (d, s) in image[src].iter_mut().zip(&row[dst]) {
+                let (dst, src) = clip(dst, src, phases.len());
+                for (d, s) in phases[src].iter_mut().zip(&row[dst]) {
                     *d += *s;
                 }
             });
+            if strided {
+                self.for_each_phase_run(|at, step, run| {
+                    for (d, s) in image[at..].iter_mut().step_by(step).zip(&scratch[run]) {
+                        *d = *s;
+                    }
+                });
+            }
             return;
         }
         let (positions, wo, w) = (self.positions(), self.output()[1], self.input[1]);
@@ -214,8 +263,10 @@ impl Geometry {
 
 /// Zeroes `columns` of every line of `width` values in `row`.
 fn zero_columns(row: &mut [f32], width: usize, columns: &[Range<usize>]) {
-    for line in row.chunks_mut(width) {
-        columns.iter().for_each(|c| line[c.clone()].fill(0.0));
+    // Column by column: a kernel wraps only a few columns, and a fill per line of a narrow image
+    // (8 values at ResNet-20's third stage) costs a call each.
+    for column in columns.iter().flat_map(Clone::clone) {
+        row[column..].iter_mut().step_by(width).for_each(|v| *v = 0.0);
     }
 }
 
@@ -262,7 +313,7 @@ pub fn backward(
     // A stride-1 input gradient can also be computed as a convolution of `dy` with the flipped
     // kernel (a GEMM summing over O·KH·KW instead of O); measured on ResNet-20 and LeNet-5's
     // shapes it was no faster, and slower for LeNet's few channels, so col2im serves all.
-    (want_input.then(|| input_gradient(g, w, dy)), want_weight.then(|| weight_gradient(g, x, dy)))
+    (want_input.then(|| input_gradient(g, w, dy)), want_weight.then(|| weight_gradient(g, x, dy, None)))
 }
 
 /// `y = conv_transpose(x, w)` without bias: the adjoint of the convolution `g`, whose output
@@ -286,7 +337,17 @@ pub fn transposed_backward(
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     assert_eq!(x.len(), g.batch * g.out_channels * g.positions(), "input does not match {g:?}");
     assert_eq!(dy.len(), g.batch * g.image_len(), "output gradient does not match {g:?}");
-    (want_input.then(|| forward(g, dy, w)), want_weight.then(|| weight_gradient(g, dy, x)))
+    match (want_input, want_weight) {
+        (true, true) => {
+            // Both unfold `dy` the same way: once serves both products.
+            let mut dx = vec![0.0; x.len()];
+            let dw = weight_gradient(g, dy, x, Some((w, &mut dx)));
+            (Some(dx), Some(dw))
+        }
+        (true, false) => (Some(forward(g, dy, w)), None),
+        (false, true) => (None, Some(weight_gradient(g, dy, x, None))),
+        (false, false) => (None, None),
+    }
 }
 
 /// The input gradient: `Wᵀ · dY` per image, folded back by col2im.
@@ -305,22 +366,33 @@ fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     dx
 }
 
-/// The weight gradient, `Σ_images dY · colsᵀ`.
-fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+/// The weight gradient, `Σ_images dY · colsᵀ`. With `forward = (w, y)`, also the forward
+/// convolution `y = W · cols` of each image, from the same column matrix.
+fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32], forward: Option<(&[f32], &mut [f32])>) -> Vec<f32> {
     let (patch, positions, image_len) = (g.patch_len(), g.positions(), g.image_len());
     let out_len = g.out_channels * positions;
     let threads = g.gemm_threads();
     // Images go to threads in contiguous runs, one per thread, each summing its own gradient.
     let per_run = g.batch.div_ceil(rayon::current_num_threads()).max(1);
-    let partial_sums: Vec<Vec<f32>> = (0..g.batch.div_ceil(per_run))
+    let runs = g.batch.div_ceil(per_run);
+    let (weights, outputs): (_, Vec<Option<&mut [f32]>>) = match forward {
+        Some((w, y)) => (Some(Mat::new(w, g.out_channels, patch)), y.chunks_mut(per_run * out_len).map(Some).collect()),
+        None => (None, (0..runs).map(|_| None).collect()),
+    };
+    let partial_sums: Vec<Vec<f32>> = outputs
         .into_par_iter()
-        .map(|run| {
+        .enumerate()
+        .map(|(run, mut outputs)| {
             let mut cols = vec![0.0; patch * positions];
             let mut sums = vec![0.0; g.out_channels * patch];
             for n in run * per_run..((run + 1) * per_run).min(g.batch) {
                 let grad = Mat::new(&dy[n * out_len..(n + 1) * out_len], g.out_channels, positions);
                 g.im2col(&x[n * image_len..(n + 1) * image_len], &mut cols);
-                matmul(Mat::new(&cols, patch, positions), grad.t(), &mut sums, true, threads);
+                let cols = Mat::new(&cols, patch, positions);
+                matmul(cols, grad.t(), &mut sums, true, threads);
+                if let (Some(weights), Some(y)) = (weights, outputs.as_deref_mut()) {
+                    matmul(weights, cols, &mut y[(n - run * per_run) * out_len..][..out_len], false, threads);
+                }
             }
             sums
         })

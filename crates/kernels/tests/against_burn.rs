@@ -117,6 +117,21 @@ fn check_transposed(x: [usize; 4], w: [usize; 4], options: ConvTransposeOptions<
 }
 
 #[test]
+fn strided_convolutions_read_stride_phases() {
+    // Sides divisible by the stride and an output as wide as a phase: DCGAN's discriminator
+    // (kernel 4, stride 2, padding 1), a 5x5 kernel reaching two pixels past the edge, uneven
+    // strides with padding down only, and stride 3 without padding.
+    check([2, 3, 14, 14], [4, 3, 4, 4], ConvOptions::new([2, 2], [1, 1], [1, 1], 1), true);
+    check([2, 3, 8, 8], [4, 3, 5, 5], ConvOptions::new([2, 2], [2, 2], [1, 1], 1), true);
+    check([2, 2, 6, 9], [3, 2, 3, 3], ConvOptions::new([2, 3], [1, 0], [1, 1], 1), true);
+    check([2, 2, 9, 9], [3, 2, 3, 3], ConvOptions::new([3, 3], [0, 0], [1, 1], 1), false);
+    // An odd side takes the row-by-row path.
+    check([2, 2, 7, 7], [3, 2, 3, 3], ConvOptions::new([2, 2], [1, 1], [1, 1], 1), false);
+    // DCGAN's generator at its real sizes (7x7 to 14x14).
+    check_transposed([2, 6, 7, 7], [6, 3, 4, 4], ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1));
+}
+
+#[test]
 fn transposed_matches_burn() {
     // DCGAN's projection (1x1 to 4x4) and its upsampling layers (kernel 4, stride 2, padding 1).
     check_transposed([3, 8, 1, 1], [8, 6, 4, 4], ConvTransposeOptions::new([1, 1], [0, 0], [0, 0], [1, 1], 1));
