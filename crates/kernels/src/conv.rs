@@ -375,6 +375,11 @@ fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32], forward: Option<(&[f32],
     // Images go to threads in contiguous runs, one per thread, each summing its own gradient.
     let per_run = g.batch.div_ceil(rayon::current_num_threads()).max(1);
     let runs = g.batch.div_ceil(per_run);
+    // Each run sums `[patch, out_channels]`: that GEMM packs the small `dY` rather than the
+    // column matrix (3x faster at ResNet-20's first stage). Under 64 positions (DCGAN's 7x7,
+    // ResNet-18's 4x4) the column matrix is small next to the product, and `[out_channels,
+    // patch]`, which runs the microkernel down the patch, was 10% faster.
+    let by_channel = positions < 64;
     let (weights, outputs): (_, Vec<Option<&mut [f32]>>) = match forward {
         Some((w, y)) => (Some(Mat::new(w, g.out_channels, patch)), y.chunks_mut(per_run * out_len).map(Some).collect()),
         None => (None, (0..runs).map(|_| None).collect()),
@@ -389,7 +394,11 @@ fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32], forward: Option<(&[f32],
                 let grad = Mat::new(&dy[n * out_len..(n + 1) * out_len], g.out_channels, positions);
                 g.im2col(&x[n * image_len..(n + 1) * image_len], &mut cols);
                 let cols = Mat::new(&cols, patch, positions);
-                matmul(cols, grad.t(), &mut sums, true, threads);
+                if by_channel {
+                    matmul(grad, cols.t(), &mut sums, true, threads);
+                } else {
+                    matmul(cols, grad.t(), &mut sums, true, threads);
+                }
                 if let (Some(weights), Some(y)) = (weights, outputs.as_deref_mut()) {
                     matmul(weights, cols, &mut y[(n - run * per_run) * out_len..][..out_len], false, threads);
                 }
@@ -398,13 +407,16 @@ fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32], forward: Option<(&[f32],
         })
         .collect();
     // The runs' sums are added in run order, never in the order threads finish, so that the
-    // same seed gives the same weights on every run. They are `[patch, out_channels]`: that GEMM
-    // reads the small `dY` transposed rather than the column matrix.
+    // same seed gives the same weights on every run.
     let mut dw = vec![0.0; g.out_channels * patch];
     for sums in &partial_sums {
-        for (q, row) in sums.chunks(g.out_channels).enumerate() {
-            for (o, v) in row.iter().enumerate() {
-                dw[o * patch + q] += *v;
+        if by_channel {
+            dw.iter_mut().zip(sums).for_each(|(d, s)| *d += *s);
+        } else {
+            for (q, row) in sums.chunks(g.out_channels).enumerate() {
+                for (o, v) in row.iter().enumerate() {
+                    dw[o * patch + q] += *v;
+                }
             }
         }
     }

@@ -132,6 +132,15 @@ fn strided_convolutions_read_stride_phases() {
 }
 
 #[test]
+fn weight_gradients_of_small_images() {
+    // Under 64 output positions the weight gradient is summed channel-major: DCGAN's
+    // discriminator at 14x14 to 7x7, its generator back, and a 4x4 stage.
+    check([2, 8, 14, 14], [64, 8, 4, 4], ConvOptions::new([2, 2], [1, 1], [1, 1], 1), true);
+    check_transposed([2, 64, 7, 7], [64, 3, 4, 4], ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1));
+    check([2, 16, 4, 4], [80, 16, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), false);
+}
+
+#[test]
 fn transposed_matches_burn() {
     // DCGAN's projection (1x1 to 4x4) and its upsampling layers (kernel 4, stride 2, padding 1).
     check_transposed([3, 8, 1, 1], [8, 6, 4, 4], ConvTransposeOptions::new([1, 1], [0, 0], [0, 0], [1, 1], 1));
