@@ -21,10 +21,11 @@ pub enum Pointwise {
 
 impl Pointwise {
     /// The activation and its derivative at `x`.
+    #[inline(always)]
     fn value_and_derivative(self, x: f32) -> (f32, f32) {
         match self {
             Pointwise::Silu => {
-                let sigmoid = 1.0 / (1.0 + (-x).exp());
+                let sigmoid = 1.0 / (1.0 + exp(-x));
                 (x * sigmoid, sigmoid * (1.0 + x * (1.0 - sigmoid)))
             }
             Pointwise::LeakyRelu(slope) => {
@@ -38,29 +39,69 @@ impl Pointwise {
     }
 }
 
+/// `e^x` to a relative 2.4e-7 (two units in the last place) for `x` in [-87, 88], clamped outside (so 0 and infinity are never
+/// reached, which SiLU's sigmoid does not need): Cody and Waite's range reduction and the
+/// degree-5 polynomial of Moshier's Cephes `expf` ("Methods and programs for mathematical
+/// functions", 1989). It has no branch, so a loop over a slice vectorises; libm's `expf` is a call
+/// per value, 3.8x PyTorch's SiLU at the UNet's shape.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    // Adding 1.5·2^23 rounds to an integer, which lands in the low bits of the mantissa.
+    const SHIFT: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let t = x * std::f32::consts::LOG2_E + SHIFT;
+    let n = t - SHIFT;
+    // x - n·ln 2 in two steps, the first exact in f32.
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let p = 1.987_569_2e-4;
+    let p = p * r + 1.398_2e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 5.000_000_1e-1;
+    let two_to_n = f32::from_bits(t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127) << 23);
+    (p * r * r + r + 1.0) * two_to_n
+}
+
 /// Values per task: large enough that the threads cost less than they save.
 const CHUNK: usize = 1 << 14;
 
 /// `f(x)` for every value.
 pub fn forward(f: Pointwise, x: &[f32]) -> Vec<f32> {
     let mut y = vec![0.0; x.len()];
-    y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(y, x)| {
-        for (y, &x) in y.iter_mut().zip(x) {
-            *y = f.value_and_derivative(x).0;
-        }
-    });
+    apply(f, x, &mut y, None);
     y
 }
 
 /// `f(x)` and `f'(x)` for every value: the forward pass of a value whose gradient is wanted.
 pub fn forward_with_derivative(f: Pointwise, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let (mut y, mut derivative) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-    y.par_chunks_mut(CHUNK).zip(derivative.par_chunks_mut(CHUNK)).zip(x.par_chunks(CHUNK)).for_each(|((y, d), x)| {
-        for ((y, d), &x) in y.iter_mut().zip(d).zip(x) {
-            (*y, *d) = f.value_and_derivative(x);
-        }
-    });
+    apply(f, x, &mut y, Some(&mut derivative));
     (y, derivative)
+}
+
+/// Writes `f(x)` into `y`, and `f'(x)` into `derivative` if given, with a loop compiled for each
+/// activation: a loop that matched on `f` per value called a function per value and did not
+/// vectorise.
+fn apply(f: Pointwise, x: &[f32], y: &mut [f32], derivative: Option<&mut [f32]>) {
+    match f {
+        Pointwise::Silu => apply_fn(|x| Pointwise::Silu.value_and_derivative(x), x, y, derivative),
+        Pointwise::LeakyRelu(slope) => {
+            apply_fn(move |x| Pointwise::LeakyRelu(slope).value_and_derivative(x), x, y, derivative);
+        }
+    }
+}
+
+fn apply_fn(g: impl Fn(f32) -> (f32, f32) + Sync, x: &[f32], y: &mut [f32], derivative: Option<&mut [f32]>) {
+    let (y, x) = (y.par_chunks_mut(CHUNK), x.par_chunks(CHUNK));
+    match derivative {
+        None => y.zip(x).for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, &x)| *y = g(x).0)),
+        Some(derivative) => y.zip(derivative.par_chunks_mut(CHUNK)).zip(x).for_each(|((y, d), x)| {
+            for ((y, d), &x) in y.iter_mut().zip(d).zip(x) {
+                (*y, *d) = g(x);
+            }
+        }),
+    }
 }
 
 /// The input gradient `dy · f'(x)`.
@@ -78,6 +119,17 @@ pub fn backward(derivative: &[f32], dy: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exp_matches_f64_to_two_units_in_the_last_place() {
+        for i in -86_999..=87_999 {
+            let x = i as f32 * 1e-3;
+            let (got, want) = (f64::from(exp(x)), f64::from(x).exp());
+            assert!(((got - want) / want).abs() < 2.4e-7, "exp({x}) = {got}, not {want}");
+        }
+        assert_eq!(exp(-1000.0), exp(-87.0));
+        assert!(exp(1000.0).is_finite() && exp(f32::NAN).is_nan());
+    }
 
     #[test]
     fn values_and_derivatives_match_their_definitions() {
