@@ -184,7 +184,7 @@ impl Geometry {
     fn im2col(&self, image: &[f32], cols: &mut [f32]) {
         if self.shifts_rows() {
             // One copy per row: its vertical padding zeroed, the rest copied from the shifted
-            // channel, and the columns that wrapped around zeroed.
+            // phase, and the columns that wrapped around zeroed.
             let (positions, wo, phases) = (self.positions(), self.output()[1], self.phases(image));
             self.for_each_shift(|row, dst, src, wrapped| {
                 let row = &mut cols[row * positions..][..positions];

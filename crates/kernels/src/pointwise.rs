@@ -39,11 +39,11 @@ impl Pointwise {
     }
 }
 
-/// `e^x` to a relative 2.4e-7 (two units in the last place) for `x` in [-87, 88], clamped outside (so 0 and infinity are never
-/// reached, which SiLU's sigmoid does not need): Cody and Waite's range reduction and the
-/// degree-5 polynomial of Moshier's Cephes `expf` ("Methods and programs for mathematical
-/// functions", 1989). It has no branch, so a loop over a slice vectorises; libm's `expf` is a call
-/// per value, 3.8x PyTorch's SiLU at the UNet's shape.
+/// `e^x` to a relative 2.4e-7 (two units in the last place) for `x` in [-87, 88], clamped outside
+/// (so 0 and infinity are never reached, which SiLU's sigmoid does not need): Cody and Waite's
+/// range reduction and the degree-5 polynomial of Moshier's Cephes `expf` ("Methods and programs
+/// for mathematical functions", 1989). It has no branch, so a loop over a slice vectorises; libm's
+/// `expf` is a call per value, 3.8x PyTorch's SiLU at the UNet's shape.
 #[inline(always)]
 fn exp(x: f32) -> f32 {
     // Adding 1.5·2^23 rounds to an integer, which lands in the low bits of the mantissa.
@@ -92,6 +92,7 @@ fn apply(f: Pointwise, x: &[f32], y: &mut [f32], derivative: Option<&mut [f32]>)
     }
 }
 
+/// [`apply`] for one activation's function `g`.
 fn apply_fn(g: impl Fn(f32) -> (f32, f32) + Sync, x: &[f32], y: &mut [f32], derivative: Option<&mut [f32]>) {
     let (y, x) = (y.par_chunks_mut(CHUNK), x.par_chunks(CHUNK));
     match derivative {
