@@ -217,14 +217,19 @@ impl Geometry {
     /// Adds a column matrix back onto the image it was unfolded from (the adjoint of `im2col`);
     /// `cols` is scratch, and its entries that read padding are overwritten.
     fn col2im(&self, cols: &mut [f32], image: &mut [f32]) {
-        image.fill(0.0);
         if self.shifts_rows() {
             // The entries that read padding get no gradient: zeroed, so that each row can be
-            // added onto its shifted phase in one run.
+            // added onto its shifted phase in one run. Strided, the sums go to zeroed phases,
+            // whose interleaving then writes every pixel of the image.
             let (positions, wo) = (self.positions(), self.output()[1]);
             let strided = self.stride != [1, 1];
             let mut scratch = if strided { vec![0.0; image.len()] } else { Vec::new() };
-            let phases: &mut [f32] = if strided { &mut scratch } else { image };
+            let phases: &mut [f32] = if strided {
+                &mut scratch
+            } else {
+                image.fill(0.0);
+                image
+            };
             self.for_each_shift(|row, dst, src, wrapped| {
                 let row = &mut cols[row * positions..][..positions];
                 zero_columns(row, wo, &wrapped);
@@ -242,6 +247,7 @@ impl Geometry {
             }
             return;
         }
+        image.fill(0.0);
         let (positions, wo, w) = (self.positions(), self.output()[1], self.input[1]);
         let stride = self.stride[1];
         self.for_each_row(|row, at, oh, j, valid| {
