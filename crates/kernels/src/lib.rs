@@ -28,6 +28,14 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{Tensor, activation, module};
 use conv::Geometry;
 
+/// Runs `f` compiled for the widest vector instructions this processor has (AVX2 on x86-64
+/// where present, chosen at run time): the workspace targets baseline x86-64, whose SSE2 is four
+/// lanes wide. Without `-C fast-math` no product and sum fuse, so every path gives the same bits.
+#[inline(always)]
+fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
 /// `layer.forward(x)`, through [`conv2d`]: the same result, faster on flex.
 pub fn conv(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let padding = match layer.padding {
