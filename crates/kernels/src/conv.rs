@@ -6,6 +6,7 @@
 //! images, the input gradient `Wᵀ · dY` folded back onto the image by col2im.
 
 use crate::gemm::{Mat, matmul};
+use crate::winograd;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::ops::Range;
@@ -291,6 +292,9 @@ fn clip(dst: Range<usize>, src: Range<isize>, len: usize) -> (Range<usize>, Rang
 pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let (patch, positions) = (g.patch_len(), g.positions());
     assert_eq!(x.len(), g.batch * g.image_len(), "input does not match {g:?}");
+    if winograd::applies(g) {
+        return winograd::forward(g, x, w);
+    }
     let weights = Mat::new(w, g.out_channels, patch);
     let threads = g.gemm_threads();
     let mut y = vec![0.0; g.batch * g.out_channels * positions];
@@ -358,6 +362,9 @@ pub fn transposed_backward(
 
 /// The input gradient: `Wᵀ · dY` per image, folded back by col2im.
 fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    if winograd::applies(g) {
+        return winograd::input_gradient(g, w, dy);
+    }
     let (patch, positions, image_len) = (g.patch_len(), g.positions(), g.image_len());
     let weights = Mat::new(w, g.out_channels, patch);
     let threads = g.gemm_threads();

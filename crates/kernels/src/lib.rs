@@ -21,6 +21,7 @@ mod gemm;
 pub mod norm;
 pub mod pointwise;
 pub mod pool;
+mod winograd;
 
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::{BatchNorm, GroupNorm, PaddingConfig2d};

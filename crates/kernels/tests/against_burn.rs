@@ -66,6 +66,10 @@ fn matches_burn_on_odd_geometry() {
     // 1x1 and 2x2 images (a deep stage of a small input), where whole rows read padding.
     check([2, 3, 1, 1], [4, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
     check([2, 3, 2, 2], [4, 3, 5, 5], ConvOptions::new([1, 1], [2, 2], [1, 1], 1), true);
+    // Winograd's 3x3 path: odd sides (tiles cut off at the edge), and a 4x4 image with many
+    // channels, which it takes for the channels.
+    check([2, 3, 17, 19], [5, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
+    check([2, 128, 4, 4], [128, 128, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), false);
 }
 
 #[test]
