@@ -32,7 +32,8 @@ use conv::Geometry;
 
 /// Runs `f` compiled for the widest vector instructions this processor has (AVX2 on x86-64
 /// where present, chosen at run time): the workspace targets baseline x86-64, whose SSE2 is four
-/// lanes wide. Without `-C fast-math` no product and sum fuse, so every path gives the same bits.
+/// lanes wide. Rust never fuses a product and a sum into an FMA on its own, so every path gives the
+/// same bits.
 #[inline(always)]
 fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)

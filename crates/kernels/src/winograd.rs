@@ -226,7 +226,8 @@ fn transform_output(
     let mut points = m[start..].chunks(stride);
     let p: [&[f32]; POINTS] = std::array::from_fn(|_| &points.next().expect("16 points")[..tiles]);
     corners.resize(4 * tiles, 0.0);
-    let [y00, y01, y10, y11] = corners.chunks_mut(tiles).collect::<Vec<_>>().try_into().expect("four corners");
+    let (top, bottom) = corners.split_at_mut(2 * tiles);
+    let ((y00, y01), (y10, y11)) = (top.split_at_mut(tiles), bottom.split_at_mut(tiles));
     output_tiles(p, [y00, y01, y10, y11]);
     for (ti, rows) in plane.chunks_mut(2 * w).enumerate() {
         let (top, bottom) = rows.split_at_mut(w.min(rows.len()));
