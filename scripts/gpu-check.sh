@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks in one go, for a machine with an NVIDIA GPU and PyTorch: the GPU-path test
-# (tests/gpu.rs), rikai on wgpu against PyTorch on CUDA, single operations on both, then flex on
+# (crates/gpu-parity), rikai on wgpu against PyTorch on CUDA, single operations on both, then flex on
 # the host's cores against PyTorch on the CPU. Each stage has a time limit, so a slow stage
 # cannot starve the others, and everything lands in $OUT (one tar file, refreshed per stage).
 #
@@ -22,7 +22,7 @@ save() { tar -cf "$out/results.tar" -C "$work" .; }
 if [ -z "${BENCH:-}" ] || [ -z "${GPU_TEST:-}" ]; then
     cargo build --release -q -p train --bin bench --features wgpu || exit 1
     BENCH=target/release/bench
-    GPU_TEST=$(cargo test --release -q --features wgpu --test gpu --no-run --message-format=json |
+    GPU_TEST=$(cargo test --release -q -p gpu-parity --features wgpu --no-run --message-format=json |
         sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 fi
 for bin in "$BENCH" "$GPU_TEST"; do
@@ -31,7 +31,7 @@ for bin in "$BENCH" "$GPU_TEST"; do
 done
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$work/nvidia-smi.txt"
 
-stamp "tests/gpu.rs"
+stamp "crates/gpu-parity"
 timeout 180 "$GPU_TEST" --nocapture 2>&1 | tee "$work/gpu-test.log"
 save
 stamp "rikai on wgpu against PyTorch on CUDA"

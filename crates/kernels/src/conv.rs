@@ -323,7 +323,9 @@ pub fn backward(
     // A stride-1 input gradient can also be computed as a convolution of `dy` with the flipped
     // kernel (a GEMM summing over O·KH·KW instead of O); measured on ResNet-20 and LeNet-5's
     // shapes it was no faster, and slower for LeNet's few channels, so col2im serves all.
-    (want_input.then(|| input_gradient(g, w, dy)), want_weight.then(|| weight_gradient(g, x, dy, None)))
+    let weight_gradient =
+        || if winograd::applies(g) { winograd::weight_gradient(g, x, dy) } else { weight_gradient(g, x, dy, None) };
+    (want_input.then(|| input_gradient(g, w, dy)), want_weight.then(weight_gradient))
 }
 
 /// `y = conv_transpose(x, w)` without bias: the adjoint of the convolution `g`, whose output

@@ -83,7 +83,7 @@ fn make(kind: &str, index: usize) -> anyhow::Result<Device> {
     bail!("backend '{kind}' is not compiled in")
 }
 
-#[cfg(feature = "wgpu")]
+#[cfg(any(feature = "wgpu", feature = "vulkan"))]
 fn gpu_kind(index: usize) -> burn::tensor::DeviceKind {
     if index == 0 { burn::tensor::DeviceKind::default() } else { burn::tensor::DeviceKind::DiscreteGpu(index) }
 }

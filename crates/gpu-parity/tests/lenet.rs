@@ -1,7 +1,7 @@
 //! The GPU path: LeNet-5 trained a few steps and then run for inference on wgpu must give the
 //! numbers the CPU backend (flex) gives, from the same initial weights and the same real batches.
 //!
-//! Built only with `--features wgpu` (`cargo test --release --features wgpu --test gpu`). CI runs
+//! Built only with `--features wgpu` (`cargo test --release -p gpu-parity --features wgpu`). CI runs
 //! it on Mesa's software OpenGL driver (llvmpipe); it has also passed on NVIDIA H200 and H100
 //! GPUs (Vulkan).
 #![cfg(feature = "wgpu")]
