@@ -84,21 +84,20 @@ pub fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         .par_chunks(per_run * image_len)
         .zip(dy.par_chunks(per_run * out_len))
         .map(|(x, dy)| {
-            let (mut v, mut m, mut split, mut corners) = (Vec::new(), Vec::new(), Split::default(), Vec::new());
+            let mut scratch = Scratch::default();
             let mut du = vec![0.0; POINTS * outputs * inputs];
             for (x, dy) in x.chunks(per_group * image_len).zip(dy.chunks(per_group * out_len)) {
                 let columns = x.len() / image_len * tiles;
-                let (v_stride, m_stride) = (inputs * columns + SKEW, outputs * columns + SKEW);
-                v.resize(POINTS * v_stride, 0.0);
-                m.resize(POINTS * m_stride, 0.0);
+                let (v_stride, m_stride) = scratch.size(columns, inputs, outputs);
+                let Scratch { v, m, split, corners } = &mut scratch;
                 vectorized(
                     #[inline(always)]
                     || {
-                        transform_images(x, [h, w], &mut split, &mut v, (columns, v_stride));
+                        transform_images(x, [h, w], split, v, (columns, v_stride));
                         for (n, image) in dy.chunks(out_len).enumerate() {
                             for (o, plane) in image.chunks(h * w).enumerate() {
                                 let at = (o * columns + n * tiles, m_stride);
-                                transform_output_gradient(plane, [h, w], &mut corners, &mut m, at);
+                                transform_output_gradient(plane, [h, w], corners, m, at);
                             }
                         }
                     },
@@ -159,6 +158,27 @@ fn untransform_weights(outputs: usize, inputs: usize, du: &[f32]) -> Vec<f32> {
     dw
 }
 
+/// One task's buffers: the transformed input `v`, the products (or the transformed output
+/// gradient) `m`, and the transforms' own scratch.
+#[derive(Default)]
+struct Scratch {
+    v: Vec<f32>,
+    m: Vec<f32>,
+    split: Split,
+    corners: Vec<f32>,
+}
+
+impl Scratch {
+    /// Sizes `v` and `m` for `columns` tile columns of `inputs` and `outputs` channels and returns
+    /// the distances between their points. Every entry but the skews is written before it is read.
+    fn size(&mut self, columns: usize, inputs: usize, outputs: usize) -> (usize, usize) {
+        let strides = (inputs * columns + SKEW, outputs * columns + SKEW);
+        self.v.resize(POINTS * strides.0, 0.0);
+        self.m.resize(POINTS * strides.1, 0.0);
+        strides
+    }
+}
+
 /// Writes `V` of every plane of the images `x` (`[n, C, H, W]`) with the layout [`convolve`]'s
 /// GEMMs read: point `p` of channel `c`'s tile `t` in image `n` at
 /// `v[p·stride + c·columns + n·tiles + t]`.
@@ -191,13 +211,11 @@ fn convolve(g: &Geometry, x: &[f32], u: &[f32]) -> Vec<f32> {
     let gemm_threads = if g.batch.div_ceil(per_task) >= threads { 1 } else { 0 };
     let mut y = vec![0.0; g.batch * out_len];
     y.par_chunks_mut(per_task * out_len).zip(x.par_chunks(per_task * image_len)).for_each_init(
-        || (Vec::new(), Vec::new(), Split::default(), Vec::new()),
-        |(v, m, split, corners), (y, x)| {
+        Scratch::default,
+        |scratch, (y, x)| {
             let columns = x.len() / image_len * tiles;
-            let (v_stride, m_stride) = (inputs * columns + SKEW, outputs * columns + SKEW);
-            // Every entry but the skews is written before it is read.
-            v.resize(POINTS * v_stride, 0.0);
-            m.resize(POINTS * m_stride, 0.0);
+            let (v_stride, m_stride) = scratch.size(columns, inputs, outputs);
+            let Scratch { v, m, split, corners } = scratch;
             // Inlined into `vectorized`'s AVX2 context: a closure this large otherwise stays a call.
             vectorized(
                 #[inline(always)]

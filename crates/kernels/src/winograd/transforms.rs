@@ -11,13 +11,13 @@ use super::POINTS;
 /// reads row `i` of its 4x4 window from arrays `i % 2` at position `(ti + i / 2, q)`: for a fixed
 /// `i`, every tile's values lie in one contiguous run, so each step of the transform is one loop
 /// over all the plane's tiles, long enough to vectorise. `even` and `odd` hold the plane's even
-/// and odd columns (`[H, tw]`), `rows` the plane with even-length rows when its width is odd.
+/// and odd columns (`[H, tw]`), `widened` the plane with even-length rows when its width is odd.
 #[derive(Default)]
 pub(super) struct Split {
     arrays: Vec<f32>,
     even: Vec<f32>,
     odd: Vec<f32>,
-    rows: Vec<f32>,
+    widened: Vec<f32>,
 }
 
 /// How `Bᵀ` combines a tile's four rows `d`: row `a` is `d[i] + sign · d[j]`.
@@ -35,12 +35,12 @@ pub(super) fn transform_input(
 ) {
     let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
     let (tiles, len) = (th * tw, (th + 1) * tw);
-    let Split { arrays, even, odd, rows } = split;
+    let Split { arrays, even, odd, widened } = split;
     // The columns are split in one pass over the whole plane: per row, the loop would be shorter
     // than the vectorised loop's body and run scalar.
     even.resize(h * tw, 0.0);
     odd.resize(h * tw, 0.0);
-    deinterleave(even_rows(plane, [h, w], rows), even, odd);
+    deinterleave(even_rows(plane, [h, w], widened), even, odd);
     arrays.resize(8 * len, 0.0);
     for padded_row in 0..2 * th + 2 {
         let (parity, k) = (padded_row % 2, padded_row / 2);
@@ -74,18 +74,18 @@ pub(super) fn transform_input(
 }
 
 /// `plane` (`[H, W]`) with rows of even length `2·⌈W/2⌉`: itself, or for an odd width a copy in
-/// `rows`, each row ending in a zero.
+/// `widened`, each row ending in a zero.
 #[inline(always)]
-fn even_rows<'a>(plane: &'a [f32], [h, w]: [usize; 2], rows: &'a mut Vec<f32>) -> &'a [f32] {
+fn even_rows<'a>(plane: &'a [f32], [h, w]: [usize; 2], widened: &'a mut Vec<f32>) -> &'a [f32] {
     if w % 2 == 0 {
         return &plane[..h * w];
     }
-    rows.resize(h * (w + 1), 0.0);
-    for (dst, src) in rows.chunks_exact_mut(w + 1).zip(plane.chunks_exact(w)) {
+    widened.resize(h * (w + 1), 0.0);
+    for (dst, src) in widened.chunks_exact_mut(w + 1).zip(plane.chunks_exact(w)) {
         copy(&mut dst[..w], src);
         dst[w] = 0.0;
     }
-    rows
+    widened
 }
 
 /// One row `a` of `V` for every tile: the row of `Bᵀ · d` is `d_i + sign · d_j` (`rows[c]` holding
