@@ -31,7 +31,7 @@ impl DcganConfig {
     pub fn geometry(&self) -> Option<(usize, usize)> {
         (1..8).rev().find_map(|n| {
             let base = self.image_size >> n;
-            (self.image_size % (1 << n) == 0 && (4..=7).contains(&base)).then_some((n, base))
+            (self.image_size.is_multiple_of(1 << n) && (4..=7).contains(&base)).then_some((n, base))
         })
     }
 

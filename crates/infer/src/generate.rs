@@ -1,5 +1,8 @@
 //! Generators (DCGAN and diffusion): sample grids, latent walks and the quality score.
 
+// burn's `slice` takes one range per dimension, as an array even for one dimension.
+#![allow(clippy::single_range_in_vec_init)]
+
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -21,6 +24,8 @@ use crate::{Cli, SamplerArg};
 const CHUNK: usize = 500;
 
 /// A trained generative model of either kind.
+// One per run, never in a collection: boxing the larger variant would save nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Model {
     /// A DCGAN generator.
     Gan(Generator),

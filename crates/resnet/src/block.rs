@@ -58,6 +58,8 @@ impl ConvBn {
 }
 
 /// The path from a block's input to its output when the shape changes.
+// One per downsampling block, never in a collection: boxing the larger variant would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Downsample {
     /// Option A: stride-2 subsampling, then `extra` zero channels appended.

@@ -117,7 +117,7 @@ impl ResNetConfig {
     /// # Panics
     /// If `depth` is not of the form 6n + 2 with n >= 1.
     pub fn cifar(depth: usize, num_classes: usize, in_channels: usize) -> Self {
-        assert!(depth >= 8 && (depth - 2) % 6 == 0, "CIFAR ResNet depth must be 6n + 2, got {depth}");
+        assert!(depth >= 8 && (depth - 2).is_multiple_of(6), "CIFAR ResNet depth must be 6n + 2, got {depth}");
         let n = (depth - 2) / 6;
         ResNetConfig::new(vec![n; 3], BlockKind::Basic, 16, Stem::Cifar)
             .with_num_classes(num_classes)

@@ -11,7 +11,7 @@ use crate::config::{OptimizerKind, Schedule, TrainConfig};
 pub fn build_optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     let decay = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32));
     // burn clips each parameter tensor's gradient on its own (not the global norm).
-    let clip = (cfg.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(cfg.grad_clip as f32));
+    let clip = (cfg.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(cfg.grad_clip as f32));
     match cfg.optimizer {
         OptimizerKind::Adam => {
             AdamConfig::new().with_beta_1(cfg.beta1 as f32).with_weight_decay(decay).with_grad_clipping(clip).init()

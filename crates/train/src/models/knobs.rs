@@ -209,7 +209,7 @@ impl DiffusionKnobs {
             &self.blocks_per_level,
         )?;
         check(
-            self.groups >= 1 && self.channel_mults.iter().all(|m| (m * self.base_channels) % self.groups == 0),
+            self.groups >= 1 && self.channel_mults.iter().all(|m| (m * self.base_channels).is_multiple_of(self.groups)),
             "diffusion.groups",
             "must divide every level's width (base_channels x multiplier)",
             &self.groups,

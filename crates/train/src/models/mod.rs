@@ -109,6 +109,8 @@ pub struct InputSpec {
 }
 
 /// Any image classifier of the registry.
+// One per run, never in a collection: boxing the larger variants would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Classifier {
     /// LeNet-5.
