@@ -26,6 +26,16 @@ impl<'a> Mat<'a> {
         if self.transposed { (self.cols, self.rows) } else { (self.rows, self.cols) }
     }
 
+    /// Rows as read.
+    pub fn rows(&self) -> usize {
+        self.shape().0
+    }
+
+    /// Columns as read.
+    pub fn cols(&self) -> usize {
+        self.shape().1
+    }
+
     /// Column and row strides as read.
     fn strides(&self) -> (isize, isize) {
         let stride = self.cols as isize;

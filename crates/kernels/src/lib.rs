@@ -15,6 +15,7 @@
 //! functions on burn's layers and options in place of the layers' `forward` (and burn's
 //! activation functions).
 
+mod batching;
 pub mod conv;
 #[cfg(feature = "flex")]
 mod extension;

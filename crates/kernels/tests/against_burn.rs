@@ -145,6 +145,24 @@ fn weight_gradients_of_small_images() {
 }
 
 #[test]
+fn small_images_grouped_into_one_product() {
+    // Small images are unfolded side by side, several to a GEMM: 13 images make groups of
+    // different sizes on any number of threads (one or two runs, each ending in a shorter group),
+    // through the phase-shift unfolding, the general one and the transposed convolution's
+    // weight gradient, which also computes its input gradient from the same groups.
+    check([13, 4, 14, 14], [8, 4, 4, 4], ConvOptions::new([2, 2], [1, 1], [1, 1], 1), true);
+    check([13, 3, 9, 9], [5, 3, 3, 3], ConvOptions::new([2, 2], [0, 0], [1, 1], 1), true);
+    check_transposed([13, 8, 7, 7], [8, 4, 4, 4], ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1));
+}
+
+#[test]
+fn kernels_that_cover_the_whole_input_are_fully_connected() {
+    // A DCGAN discriminator's last layer and its generator's projection of z.
+    check([5, 8, 7, 7], [1, 8, 7, 7], ConvOptions::new([1, 1], [0, 0], [1, 1], 1), true);
+    check_transposed([5, 10, 1, 1], [10, 6, 7, 7], ConvTransposeOptions::new([1, 1], [0, 0], [0, 0], [1, 1], 1));
+}
+
+#[test]
 fn transposed_matches_burn() {
     // DCGAN's projection (1x1 to 4x4) and its upsampling layers (kernel 4, stride 2, padding 1).
     check_transposed([3, 8, 1, 1], [8, 6, 4, 4], ConvTransposeOptions::new([1, 1], [0, 0], [0, 0], [1, 1], 1));

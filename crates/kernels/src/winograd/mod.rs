@@ -16,6 +16,7 @@
 
 mod transforms;
 
+use crate::batching::{gemm_threads, per_gemm, per_thread, sum_over_runs};
 use crate::conv::Geometry;
 use crate::gemm::{Mat, matmul};
 use crate::vectorized;
@@ -30,10 +31,6 @@ const POINTS: usize = 16;
 /// ResNet-20's first stage) all fall in one set of the L1 cache, which holds 8, and the
 /// transforms then ran at a tenth of their speed. One cache line apart, they spread over 16 sets.
 const SKEW: usize = 16;
-
-/// Tile columns each task's GEMMs should have at least: narrower products spend more on
-/// packing than on arithmetic, so small images are grouped.
-const MIN_COLUMNS: usize = 256;
 
 /// Whether `g` is a convolution this module computes: a 3x3 kernel, stride and dilation 1 and
 /// one pixel of padding on every side (ResNet's and the UNet's convolutions), on images at least
@@ -76,49 +73,37 @@ pub fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (image_len, out_len) = (inputs * h * w, outputs * h * w);
     assert_eq!(x.len(), g.batch * image_len, "input does not match {g:?}");
     assert_eq!(dy.len(), g.batch * out_len, "output gradient does not match {g:?}");
-    // One run of images per thread, each summing its own `dU`; the runs are added in run order
-    // so that a seed gives the same weights on every run.
-    let per_run = g.batch.div_ceil(rayon::current_num_threads()).max(1);
-    let per_group = MIN_COLUMNS.div_ceil(tiles).clamp(1, per_run);
-    let runs: Vec<Vec<f32>> = x
-        .par_chunks(per_run * image_len)
-        .zip(dy.par_chunks(per_run * out_len))
-        .map(|(x, dy)| {
-            let mut scratch = Scratch::default();
-            let mut du = vec![0.0; POINTS * outputs * inputs];
-            for (x, dy) in x.chunks(per_group * image_len).zip(dy.chunks(per_group * out_len)) {
-                let columns = x.len() / image_len * tiles;
-                let (v_stride, m_stride) = scratch.size(columns, inputs, outputs);
-                let Scratch { v, m, split, corners } = &mut scratch;
-                vectorized(
-                    #[inline(always)]
-                    || {
-                        transform_images(x, [h, w], split, v, (columns, v_stride));
-                        for (n, image) in dy.chunks(out_len).enumerate() {
-                            for (o, plane) in image.chunks(h * w).enumerate() {
-                                let at = (o * columns + n * tiles, m_stride);
-                                transform_output_gradient(plane, [h, w], corners, m, at);
-                            }
+    let (per_run, per_group) = (per_thread(g.batch), per_gemm(g.batch, tiles));
+    let runs: Vec<_> = x.chunks(per_run * image_len).zip(dy.chunks(per_run * out_len)).collect();
+    let du = sum_over_runs(runs, POINTS * outputs * inputs, |(x, dy), du| {
+        let mut scratch = Scratch::default();
+        for (x, dy) in x.chunks(per_group * image_len).zip(dy.chunks(per_group * out_len)) {
+            let columns = x.len() / image_len * tiles;
+            let (v_stride, m_stride) = scratch.size(columns, inputs, outputs);
+            let Scratch { v, m, split, corners } = &mut scratch;
+            vectorized(
+                #[inline(always)]
+                || {
+                    transform_images(x, [h, w], split, v, (columns, v_stride));
+                    for (n, image) in dy.chunks(out_len).enumerate() {
+                        for (o, plane) in image.chunks(h * w).enumerate() {
+                            let at = (o * columns + n * tiles, m_stride);
+                            transform_output_gradient(plane, [h, w], corners, m, at);
                         }
-                    },
+                    }
+                },
+            );
+            for (p, du) in du.chunks_mut(outputs * inputs).enumerate() {
+                matmul(
+                    Mat::new(&m[p * m_stride..][..outputs * columns], outputs, columns),
+                    Mat::new(&v[p * v_stride..][..inputs * columns], inputs, columns).t(),
+                    du,
+                    true,
+                    1,
                 );
-                for (p, du) in du.chunks_mut(outputs * inputs).enumerate() {
-                    matmul(
-                        Mat::new(&m[p * m_stride..][..outputs * columns], outputs, columns),
-                        Mat::new(&v[p * v_stride..][..inputs * columns], inputs, columns).t(),
-                        du,
-                        true,
-                        1,
-                    );
-                }
             }
-            du
-        })
-        .collect();
-    let mut du = vec![0.0; POINTS * outputs * inputs];
-    for run in &runs {
-        du.iter_mut().zip(run).for_each(|(d, r)| *d += *r);
-    }
+        }
+    });
     untransform_weights(outputs, inputs, &du)
 }
 
@@ -206,9 +191,8 @@ fn convolve(g: &Geometry, x: &[f32], u: &[f32]) -> Vec<f32> {
     let (image_len, out_len) = (inputs * h * w, outputs * h * w);
     assert_eq!(x.len(), g.batch * image_len, "input does not match {g:?}");
     assert_eq!(u.len(), POINTS * outputs * inputs, "transformed weights do not match {g:?}");
-    let threads = rayon::current_num_threads();
-    let per_task = MIN_COLUMNS.div_ceil(tiles).clamp(1, g.batch.div_ceil(threads).max(1));
-    let gemm_threads = if g.batch.div_ceil(per_task) >= threads { 1 } else { 0 };
+    let per_task = per_gemm(g.batch, tiles);
+    let gemm_threads = gemm_threads(g.batch.div_ceil(per_task));
     let mut y = vec![0.0; g.batch * out_len];
     y.par_chunks_mut(per_task * out_len).zip(x.par_chunks(per_task * image_len)).for_each_init(
         Scratch::default,

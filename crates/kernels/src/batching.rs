@@ -1,0 +1,45 @@
+//! How the convolutions split a batch: one run of images per thread, and within it groups of
+//! images whose columns sit side by side in one GEMM.
+
+use rayon::prelude::*;
+
+/// Columns each GEMM should have at least: narrower products spend more on packing and on
+/// storing their results than on arithmetic, so small images are grouped (DCGAN's 7x7 maps ran
+/// their GEMMs at half the speed one image at a time).
+const MIN_COLUMNS: usize = 256;
+
+/// Images in each thread's run.
+pub(crate) fn per_thread(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads()).max(1)
+}
+
+/// Images per GEMM, for images that give it `columns` columns each: enough for [`MIN_COLUMNS`],
+/// never more than one thread's run.
+pub(crate) fn per_gemm(batch: usize, columns: usize) -> usize {
+    MIN_COLUMNS.div_ceil(columns.max(1)).clamp(1, per_thread(batch))
+}
+
+/// Threads each GEMM may use when `tasks` tasks share the threads: one while the tasks keep
+/// every thread busy, all of them for fewer (a single image at inference).
+pub(crate) fn gemm_threads(tasks: usize) -> usize {
+    if tasks >= rayon::current_num_threads() { 1 } else { 0 }
+}
+
+/// `Σ f(run)` over `runs` (one per thread), `f` adding its run's share into zeroed sums of `len`
+/// values. The runs' sums are added in run order, never in the order threads finish, so that the
+/// same seed gives the same weights on every run.
+pub(crate) fn sum_over_runs<T: Send>(runs: Vec<T>, len: usize, f: impl Fn(T, &mut [f32]) + Sync) -> Vec<f32> {
+    let sums: Vec<Vec<f32>> = runs
+        .into_par_iter()
+        .map(|run| {
+            let mut sums = vec![0.0; len];
+            f(run, &mut sums);
+            sums
+        })
+        .collect();
+    let mut total = vec![0.0; len];
+    for sums in &sums {
+        total.iter_mut().zip(sums).for_each(|(t, s)| *t += *s);
+    }
+    total
+}

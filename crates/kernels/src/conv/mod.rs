@@ -1,0 +1,297 @@
+//! 2-D convolution by im2col and GEMM, forward and backward.
+//!
+//! Each image's column matrix (`[C·KH·KW, HO·WO]`, 590 KB for ResNet-20's first stage) stays in
+//! cache while its GEMMs run (Chellapilla, Puri & Simard 2006, "High performance convolutional
+//! neural networks for document processing"); small images are unfolded side by side, a group
+//! to a GEMM. The weight gradient is `dY · colsᵀ` summed over images, the input gradient
+//! `Wᵀ · dY` folded back onto the image by col2im.
+
+mod dense;
+mod unfold;
+
+use crate::batching::{gemm_threads, per_gemm, per_thread, sum_over_runs};
+use crate::gemm::{Mat, matmul};
+use crate::winograd;
+use rayon::prelude::*;
+use std::ops::Range;
+
+/// The most values a group's column matrix holds (4 MiB): a group of images never makes one
+/// larger than this, unless a single image does.
+const MAX_GROUP_VALUES: usize = 1 << 20;
+
+/// Shapes and hyper-parameters of one convolution (NCHW, one group).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Batch size.
+    pub batch: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Input height and width.
+    pub input: [usize; 2],
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Stride per spatial dimension.
+    pub stride: [usize; 2],
+    /// Zero padding `(before, after)` per spatial dimension.
+    pub padding: [(usize, usize); 2],
+    /// Dilation per spatial dimension.
+    pub dilation: [usize; 2],
+}
+
+impl Geometry {
+    /// Whether the kernel fits inside the padded input and the strides are positive: the
+    /// geometries [`Geometry::output`] and the kernels accept.
+    pub fn is_valid(&self) -> bool {
+        (0..2).all(|d| {
+            let span = self.dilation[d] * (self.kernel[d].max(1) - 1) + 1;
+            let (before, after) = self.padding[d];
+            self.stride[d] > 0 && self.kernel[d] > 0 && self.input[d] + before + after >= span
+        })
+    }
+
+    /// Output height and width.
+    pub fn output(&self) -> [usize; 2] {
+        std::array::from_fn(|d| {
+            let span = self.dilation[d] * (self.kernel[d] - 1) + 1;
+            let (before, after) = self.padding[d];
+            (self.input[d] + before + after - span) / self.stride[d] + 1
+        })
+    }
+
+    /// Values in one input image.
+    fn image_len(&self) -> usize {
+        self.in_channels * self.input[0] * self.input[1]
+    }
+
+    /// Rows of the column matrix: one per weight of an output channel.
+    fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Output positions of one image: the column matrix's columns.
+    fn positions(&self) -> usize {
+        let [ho, wo] = self.output();
+        ho * wo
+    }
+
+    /// Images unfolded side by side into one column matrix.
+    fn per_gemm(&self) -> usize {
+        let values = self.patch_len() * self.positions();
+        per_gemm(self.batch, self.positions()).min((MAX_GROUP_VALUES / values.max(1)).max(1))
+    }
+
+    /// Unfolds `images` side by side into `cols`, `[patch_len, images·positions]`, and returns it.
+    fn unfold<'a>(&self, images: &[f32], cols: &'a mut Vec<f32>) -> Mat<'a> {
+        let (patch, positions) = (self.patch_len(), self.positions());
+        let width = images.len() / self.image_len() * positions;
+        cols.resize(patch * width, 0.0);
+        for (i, image) in images.chunks(self.image_len()).enumerate() {
+            self.im2col(image, &mut cols[i * positions..], width);
+        }
+        Mat::new(cols, patch, width)
+    }
+
+    /// Output positions `o` along dimension `d` whose input `o·stride + tap·dilation - pad` is
+    /// inside the image; the others read padding.
+    pub(crate) fn valid(&self, d: usize, tap: usize, out_len: usize) -> Range<usize> {
+        let offset = tap * self.dilation[d];
+        let (pad, stride, len) = (self.padding[d].0, self.stride[d], self.input[d]);
+        let first = pad.saturating_sub(offset).div_ceil(stride);
+        let end = if len + pad > offset { (len + pad - offset).div_ceil(stride) } else { 0 };
+        first.min(out_len)..end.min(out_len).max(first.min(out_len))
+    }
+}
+
+/// `y = conv(x, w)` without bias: `x` is `[N, C, H, W]`, `w` is `[O, C, KH, KW]`, and the result
+/// `[N, O, HO, WO]`, all row-major.
+pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), g.batch * g.image_len(), "input does not match {g:?}");
+    if winograd::applies(g) {
+        return winograd::forward(g, x, w);
+    }
+    if g.is_dense() {
+        return dense::forward(g, x, w);
+    }
+    let (per, out_len) = (g.per_gemm(), g.out_channels * g.positions());
+    let weights = Mat::new(w, g.out_channels, g.patch_len());
+    let threads = gemm_threads(g.batch.div_ceil(per));
+    let mut y = vec![0.0; g.batch * out_len];
+    y.par_chunks_mut(per * out_len).zip(x.par_chunks(per * g.image_len())).for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(cols, product), (y, x)| {
+            let cols = g.unfold(x, cols);
+            multiply_per_image(weights, cols, g.positions(), y, product, threads);
+        },
+    );
+    y
+}
+
+/// `W · cols` for a group of images (`cols` as [`Geometry::unfold`] gives it) into `y`, image by
+/// image (`[images, O, positions]`); `scratch` holds the product of several images.
+fn multiply_per_image(
+    weights: Mat,
+    cols: Mat,
+    positions: usize,
+    y: &mut [f32],
+    scratch: &mut Vec<f32>,
+    threads: usize,
+) {
+    let images = cols.cols() / positions;
+    if images == 1 {
+        return matmul(weights, cols, y, false, threads);
+    }
+    scratch.resize(y.len(), 0.0);
+    matmul(weights, cols, scratch, false, threads);
+    swap_outer(scratch, y, [weights.rows(), images], positions);
+}
+
+/// The gradients `dy` (`[images, O, positions]`) of a group of images as one matrix,
+/// `[O, images·positions]`, the columns matching [`Geometry::unfold`]'s: `dy` itself for one image.
+fn by_channel<'a>(dy: &'a [f32], channels: usize, positions: usize, scratch: &'a mut Vec<f32>) -> Mat<'a> {
+    let images = dy.len() / (channels * positions);
+    if images == 1 {
+        return Mat::new(dy, channels, positions);
+    }
+    scratch.resize(dy.len(), 0.0);
+    swap_outer(dy, scratch, [images, channels], positions);
+    Mat::new(scratch, channels, images * positions)
+}
+
+/// `dst[j][i] = src[i][j]` for `src` laid out `[a, b, inner]` and `dst` `[b, a, inner]`.
+fn swap_outer(src: &[f32], dst: &mut [f32], [a, b]: [usize; 2], inner: usize) {
+    for (i, block) in src.chunks(b * inner).enumerate() {
+        for (j, run) in block.chunks(inner).enumerate() {
+            dst[(j * a + i) * inner..][..inner].copy_from_slice(run);
+        }
+    }
+}
+
+/// Gradients of a convolution with respect to its input and its weights, given the gradient
+/// `dy` of its output; each is computed only when asked for.
+pub fn backward(
+    g: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    want_input: bool,
+    want_weight: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    assert_eq!(x.len(), g.batch * g.image_len(), "input does not match {g:?}");
+    assert_eq!(dy.len(), g.batch * g.out_channels * g.positions(), "output gradient does not match {g:?}");
+    // A stride-1 input gradient can also be computed as a convolution of `dy` with the flipped
+    // kernel (a GEMM summing over O·KH·KW instead of O); measured on ResNet-20 and LeNet-5's
+    // shapes it was no faster, and slower for LeNet's few channels, so col2im serves all.
+    let weight_gradient =
+        || if winograd::applies(g) { winograd::weight_gradient(g, x, dy) } else { weight_gradient(g, x, dy, None) };
+    (want_input.then(|| input_gradient(g, w, dy)), want_weight.then(weight_gradient))
+}
+
+/// `y = conv_transpose(x, w)` without bias: the adjoint of the convolution `g`, whose output
+/// has `x`'s shape `[N, O, HO, WO]` and whose input has `y`'s `[N, C, H, W]`; `w` is
+/// `[O, C, KH, KW]`, the layout burn gives a transposed convolution's weight.
+pub fn transposed_forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), g.batch * g.out_channels * g.positions(), "input does not match {g:?}");
+    input_gradient(g, w, x)
+}
+
+/// Gradients of [`transposed_forward`] with respect to `x` and `w`, given `dy`: a transposed
+/// convolution's input gradient is the forward convolution of `dy`, and its weight gradient the
+/// convolution's, with the roles of input and output gradient swapped.
+pub fn transposed_backward(
+    g: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    want_input: bool,
+    want_weight: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    assert_eq!(x.len(), g.batch * g.out_channels * g.positions(), "input does not match {g:?}");
+    assert_eq!(dy.len(), g.batch * g.image_len(), "output gradient does not match {g:?}");
+    match (want_input, want_weight) {
+        (true, true) => {
+            // Both unfold `dy` the same way: once serves both products.
+            let mut dx = vec![0.0; x.len()];
+            let dw = weight_gradient(g, dy, x, Some((w, &mut dx)));
+            (Some(dx), Some(dw))
+        }
+        (true, false) => (Some(forward(g, dy, w)), None),
+        (false, true) => (None, Some(weight_gradient(g, dy, x, None))),
+        (false, false) => (None, None),
+    }
+}
+
+/// The input gradient: `Wᵀ · dY` per group of images, folded back by col2im.
+fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    if winograd::applies(g) {
+        return winograd::input_gradient(g, w, dy);
+    }
+    if g.is_dense() {
+        return dense::input_gradient(g, w, dy);
+    }
+    let (patch, positions, image_len) = (g.patch_len(), g.positions(), g.image_len());
+    let (per, out_len) = (g.per_gemm(), g.out_channels * positions);
+    let weights = Mat::new(w, g.out_channels, patch);
+    let threads = gemm_threads(g.batch.div_ceil(per));
+    let mut dx = vec![0.0; g.batch * image_len];
+    dx.par_chunks_mut(per * image_len).zip(dy.par_chunks(per * out_len)).for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(cols, grads), (dx, dy)| {
+            let grad = by_channel(dy, g.out_channels, positions, grads);
+            cols.resize(patch * grad.cols(), 0.0);
+            matmul(weights.t(), grad, cols, false, threads);
+            for (i, image) in dx.chunks_mut(image_len).enumerate() {
+                g.col2im(&mut cols[i * positions..], grad.cols(), image);
+            }
+        },
+    );
+    dx
+}
+
+/// The weight gradient, `Σ_images dY · colsᵀ`. With `forward = (w, y)`, also the forward
+/// convolution `y = W · cols` of each image, from the same column matrix.
+fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32], forward: Option<(&[f32], &mut [f32])>) -> Vec<f32> {
+    if g.is_dense() {
+        if let Some((w, y)) = forward {
+            y.copy_from_slice(&dense::forward(g, x, w));
+        }
+        return dense::weight_gradient(g, x, dy);
+    }
+    let (patch, positions, image_len) = (g.patch_len(), g.positions(), g.image_len());
+    let out_len = g.out_channels * positions;
+    let (per_run, per) = (per_thread(g.batch), g.per_gemm());
+    let threads = gemm_threads(g.batch.div_ceil(per_run));
+    // Each run sums `[patch, out_channels]`: that GEMM packs the small `dY` rather than the
+    // column matrix (3x faster at ResNet-20's first stage). Under 64 columns (a single 7x7 or
+    // 4x4 image) the column matrix is small next to the product, and `[out_channels, patch]`,
+    // which runs the microkernel down the patch, was 10% faster.
+    let by_channel_sums = per * positions < 64;
+    let (weights, outputs): (_, Vec<Option<&mut [f32]>>) = match forward {
+        Some((w, y)) => (Some(Mat::new(w, g.out_channels, patch)), y.chunks_mut(per_run * out_len).map(Some).collect()),
+        None => (None, (0..g.batch.div_ceil(per_run)).map(|_| None).collect()),
+    };
+    let runs: Vec<_> = x.chunks(per_run * image_len).zip(dy.chunks(per_run * out_len)).zip(outputs).collect();
+    let sums = sum_over_runs(runs, g.out_channels * patch, |((x, dy), mut y), sums| {
+        let (mut cols, mut grads, mut product) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, (x, dy)) in x.chunks(per * image_len).zip(dy.chunks(per * out_len)).enumerate() {
+            let grad = by_channel(dy, g.out_channels, positions, &mut grads);
+            let cols = g.unfold(x, &mut cols);
+            if by_channel_sums {
+                matmul(grad, cols.t(), sums, true, threads);
+            } else {
+                matmul(cols, grad.t(), sums, true, threads);
+            }
+            if let (Some(weights), Some(y)) = (weights, y.as_deref_mut()) {
+                let y = &mut y[k * per * out_len..][..dy.len()];
+                multiply_per_image(weights, cols, positions, y, &mut product, threads);
+            }
+        }
+    });
+    if by_channel_sums {
+        return sums;
+    }
+    let mut dw = vec![0.0; sums.len()];
+    swap_outer(&sums, &mut dw, [patch, g.out_channels], 1);
+    dw
+}
