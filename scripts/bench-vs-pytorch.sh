@@ -13,6 +13,9 @@
 #   PYTHON=python3         a Python that has torch (skips the virtual environment)
 #   TORCH_DEVICE=cuda      PyTorch's device (default cpu)
 #   WINDOWS=5 WINDOW_SECS=2
+#   ROUNDS=3               rounds of the comparison: each row is timed in rikai and then in PyTorch,
+#                          row by row, every round; the table gives the median of each row's ratios
+#                          and their range (this machine drifts by ±20% over minutes)
 #   OUT=bench-results      where the CSV files and the table go
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,13 +63,33 @@ if [ -n "${ONLY:-}" ]; then only=(--only "$ONLY"); fi
 torch_threads=()
 if [ "$torch_device" = cpu ]; then torch_threads=(--threads "$threads"); fi
 
-echo "== rikai ($backends)"
-"$BENCH" --device "$backends" "${only[@]}" "${timing[@]}" --csv "$out/rikai.csv"
-echo "== PyTorch ($torch_device)"
-"$PYTHON" scripts/bench_pytorch.py peak --device "$torch_device" "${torch_threads[@]}" | tee "$out/peak.txt"
+rounds=${ROUNDS:-1}
+if [ "$rounds" -le 1 ]; then
+    echo "== rikai ($backends)"
+    "$BENCH" --device "$backends" "${only[@]}" "${timing[@]}" --csv "$out/rikai.csv"
+    echo "== PyTorch ($torch_device)"
+    "$PYTHON" scripts/bench_pytorch.py peak --device "$torch_device" "${torch_threads[@]}" | tee "$out/peak.txt"
+    "$PYTHON" scripts/bench_pytorch.py run --device "$torch_device" "${torch_threads[@]}" "${timing[@]}" \
+        ${ONLY:+--only "$ONLY"} --csv "$out/pytorch.csv"
+else
+    "$PYTHON" scripts/bench_pytorch.py peak --device "$torch_device" "${torch_threads[@]}" | tee "$out/peak.txt"
+    rows=${ONLY:-$("$BENCH" --list | awk '{ print $1 }' | paste -sd,)}
+    rm -f "$out/rikai.csv" "$out/pytorch.csv"
+    # Appends a one-row CSV to the round's file, its header only once.
+    append() { if [ -s "$2" ]; then tail -n +2 "$1" >>"$2"; else cat "$1" >"$2"; fi; }
+    for round in $(seq "$rounds"); do
+        for row in ${rows//,/ }; do
+            echo "== round $round/$rounds: $row"
+            "$BENCH" --device "$backends" --only "$row" "${timing[@]}" --csv "$out/row-rikai.csv" | grep -E ' on [a-z0-9]+: '
+            "$PYTHON" scripts/bench_pytorch.py run --device "$torch_device" "${torch_threads[@]}" "${timing[@]}" \
+                --only "$row" --csv "$out/row-pytorch.csv" | grep -E ' on [a-z0-9]+: '
+            append "$out/row-rikai.csv" "$out/rikai.csv"
+            append "$out/row-pytorch.csv" "$out/pytorch.csv"
+        done
+    done
+    rm -f "$out/row-rikai.csv" "$out/row-pytorch.csv"
+fi
 peak=$(awk '/^peak/ { print $2 }' "$out/peak.txt")
-"$PYTHON" scripts/bench_pytorch.py run --device "$torch_device" "${torch_threads[@]}" "${timing[@]}" \
-    ${ONLY:+--only "$ONLY"} --csv "$out/pytorch.csv"
 echo "== side by side (ratio = rikai / PyTorch; % peak = rikai's training GFLOP/s over the fp32 matmul peak, $peak GFLOP/s)"
 "$PYTHON" scripts/bench_pytorch.py compare "$out/rikai.csv" "$out/pytorch.csv" --peak "$peak" | tee "$out/table.txt"
 echo "files in $out/"

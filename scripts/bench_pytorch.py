@@ -467,24 +467,37 @@ def read_rows(path):
 
 
 def cmd_compare(args):
+    # With several rounds (bench-vs-pytorch.sh's ROUNDS), each model has a row per round in both
+    # files, in round order: the k-th rikai row pairs with the k-th PyTorch row, measured back to
+    # back, and the ratio shown is the median of the rounds' ratios, its range beside it.
     ours, theirs = read_rows(args.rikai), read_rows(args.pytorch)
     flops = {r["model"]: float(r["train_flops_per_image"]) for r in theirs}
     header = (f"{'model':<16} {'params':>10} {'rikai':>7} {'train img/s':>12} {'pytorch':>12} {'ratio':>6}"
               f" {'infer img/s':>12} {'pytorch':>12} {'ratio':>6} {'GFLOP/s':>8} {'pytorch':>8} {'% peak':>7}")  # fmt: skip
-    print(header)
-    for r in ours:
-        them = next((t for t in theirs if t["model"] == r["model"]), None)
-        if them is None:
+    rounds = max((sum(t["model"] == r["model"] for t in theirs) for r in theirs), default=1)
+    print(header + (f" {'train ratio range':>18} ({rounds} rounds)" if rounds > 1 else ""))
+    keys = list(dict.fromkeys((r["model"], r["backend"]) for r in ours))
+    for model, backend in keys:
+        mine = [r for r in ours if (r["model"], r["backend"]) == (model, backend)]
+        them = [t for t in theirs if t["model"] == model]
+        if not them:
             continue
-        if r["params"] != them["params"]:
-            sys.exit(f"{r['model']}: {r['params']} parameters in rikai, {them['params']} in PyTorch")
-        t_ours, t_them = float(r["train_images_per_s"]), float(them["train_images_per_s"])
-        i_ours = float(r["infer_images_per_s"]) if r["infer_images_per_s"] else math.nan
-        i_them = float(them["infer_images_per_s"])
-        g_ours, g_them = t_ours * flops[r["model"]] / 1e9, t_them * flops[r["model"]] / 1e9
+        for r in mine:
+            if r["params"] != them[0]["params"]:
+                sys.exit(f"{model}: {r['params']} parameters in rikai, {them[0]['params']} in PyTorch")
+        column = lambda rows, key: [float(r[key]) if r[key] else math.nan for r in rows]  # noqa: E731
+        train_ours, train_them = column(mine, "train_images_per_s"), column(them, "train_images_per_s")
+        infer_ours, infer_them = column(mine, "infer_images_per_s"), column(them, "infer_images_per_s")
+        train_ratios = [a / b for a, b in zip(train_ours, train_them)]
+        infer_ratios = [a / b for a, b in zip(infer_ours, infer_them)]
+        t_ours, t_them = statistics.median(train_ours), statistics.median(train_them)
+        i_ours, i_them = statistics.median(infer_ours), statistics.median(infer_them)
+        g_ours, g_them = t_ours * flops[model] / 1e9, t_them * flops[model] / 1e9
         peak = f"{100 * g_ours / args.peak:6.1f}%" if args.peak else "      -"
-        print(f"{r['model']:<16} {int(r['params']):>10} {r['backend']:>7} {t_ours:>12.0f} {t_them:>12.0f} {t_ours / t_them:>6.2f}"
-              f" {i_ours:>12.0f} {i_them:>12.0f} {i_ours / i_them:>6.2f} {g_ours:>8.1f} {g_them:>8.1f} {peak}")  # fmt: skip
+        spread = f" {min(train_ratios):>8.2f} – {max(train_ratios):<7.2f}" if rounds > 1 else ""
+        print(f"{model:<16} {int(mine[0]['params']):>10} {backend:>7} {t_ours:>12.0f} {t_them:>12.0f}"
+              f" {statistics.median(train_ratios):>6.2f} {i_ours:>12.0f} {i_them:>12.0f}"
+              f" {statistics.median(infer_ratios):>6.2f} {g_ours:>8.1f} {g_them:>8.1f} {peak}{spread}")  # fmt: skip
 
 
 def main():
