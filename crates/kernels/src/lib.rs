@@ -6,8 +6,9 @@
 //! "Benchmark"). Batch and group normalisation, SiLU and leaky ReLU are compositions of a dozen
 //! (or four to eight) tensor operations there, each a pass over the activation. [`conv2d`] and
 //! [`conv_transpose2d`] route convolutions on the flex device through [`mod@conv`]'s im2col+GEMM
-//! kernels with a direct backward pass (the larger 3x3 "same" ones, forward and backward, through
-//! Winograd's F(2x2, 3x3), in `winograd`), [`max_pool2d`] through [`mod@pool`]'s loops,
+//! kernels with a direct backward pass (small images grouped into wide GEMMs, kernels that cover
+//! the whole input as one fully connected product, and the larger 3x3 "same" ones, forward and
+//! backward, through Winograd's F(2x2, 3x3), in `winograd`), [`max_pool2d`] through [`mod@pool`]'s loops,
 //! [`batch_norm`] and [`group_norm`] through [`mod@norm`]'s two-pass kernels, and [`silu`] and
 //! [`leaky_relu`] through [`mod@pointwise`]; each is registered with burn's autodiff as a backend
 //! extension. Every other device, grouped convolutions, `ceil_mode` pooling and non-`f32` tensors
