@@ -63,16 +63,16 @@ if [ -n "${ONLY:-}" ]; then only=(--only "$ONLY"); fi
 torch_threads=()
 if [ "$torch_device" = cpu ]; then torch_threads=(--threads "$threads"); fi
 
+echo "== fp32 matmul peak (PyTorch, $torch_device)"
+"$PYTHON" scripts/bench_pytorch.py peak --device "$torch_device" "${torch_threads[@]}" | tee "$out/peak.txt"
 rounds=${ROUNDS:-1}
 if [ "$rounds" -le 1 ]; then
     echo "== rikai ($backends)"
     "$BENCH" --device "$backends" "${only[@]}" "${timing[@]}" --csv "$out/rikai.csv"
     echo "== PyTorch ($torch_device)"
-    "$PYTHON" scripts/bench_pytorch.py peak --device "$torch_device" "${torch_threads[@]}" | tee "$out/peak.txt"
     "$PYTHON" scripts/bench_pytorch.py run --device "$torch_device" "${torch_threads[@]}" "${timing[@]}" \
         ${ONLY:+--only "$ONLY"} --csv "$out/pytorch.csv"
 else
-    "$PYTHON" scripts/bench_pytorch.py peak --device "$torch_device" "${torch_threads[@]}" | tee "$out/peak.txt"
     rows=${ONLY:-$("$BENCH" --list | awk '{ print $1 }' | paste -sd,)}
     rm -f "$out/rikai.csv" "$out/pytorch.csv"
     # Appends a one-row CSV to the round's file, its header only once.
