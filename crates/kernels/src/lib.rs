@@ -22,6 +22,7 @@ pub mod conv;
 mod extension;
 mod gemm;
 pub mod norm;
+mod output;
 pub mod pointwise;
 pub mod pool;
 mod winograd;

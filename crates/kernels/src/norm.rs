@@ -9,6 +9,7 @@
 //! cache, and the normalisation and the input gradient are one pass each. Sums go through sixteen
 //! `f32` lanes per run (so they vectorise) and are added up in `f64`, in a fixed order.
 
+use crate::output::from_pieces;
 use rayon::prelude::*;
 
 /// Which values of a `[batch, channels, ...]` tensor share a mean and variance.
@@ -107,16 +108,12 @@ fn per_set<T: Send>(norm: &Norm, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T>
     }
 }
 
-/// `f(run, r)` for every run `r` of `out`, on every thread for a large tensor.
-fn each_run(norm: &Norm, out: &mut [f32], f: impl Fn(&mut [f32], usize) + Sync + Send) {
-    if norm.inner == 0 {
-        return;
-    }
+/// Every run `r`'s values from `f(r)`, on every thread for a large tensor.
+fn by_run<I: Iterator<Item = f32>>(norm: &Norm, f: impl Fn(usize) -> I + Sync + Send) -> Vec<f32> {
     if norm.len() >= PARALLEL_FROM {
-        out.par_chunks_mut(norm.inner).enumerate().for_each(|(r, run)| f(run, r));
-    } else {
-        out.chunks_mut(norm.inner).enumerate().for_each(|(r, run)| f(run, r));
+        return from_pieces(norm.len(), norm.inner, f);
     }
+    (0..norm.len().checked_div(norm.inner).unwrap_or(0)).flat_map(f).collect()
 }
 
 const LANES: usize = 16;
@@ -177,14 +174,10 @@ pub fn normalize(norm: &Norm, x: &[f32], affine: &[(f32, f32, f32)]) -> Vec<f32>
 /// `(x - mean) · scale + shift` with `affine(r)` giving run `r`'s three; centring first keeps
 /// the digits a large mean would cancel.
 fn normalize_runs(norm: &Norm, x: &[f32], affine: impl Fn(usize) -> (f32, f32, f32) + Sync + Send) -> Vec<f32> {
-    let mut output = vec![0.0; x.len()];
-    each_run(norm, &mut output, |run, r| {
+    by_run(norm, |r| {
         let (mean, scale, shift) = affine(r);
-        for (y, &v) in run.iter_mut().zip(norm.run(x, r)) {
-            *y = (v - mean) * scale + shift;
-        }
-    });
-    output
+        norm.run(x, r).iter().map(move |&v| (v - mean) * scale + shift)
+    })
 }
 
 /// Gradients with respect to `x`, `gamma` and `beta` of [`forward`], given the gradient `dy` of
@@ -227,17 +220,14 @@ pub fn backward(
         }
     }
     // dx = a · dy + b · (x - mean) + k per run, expanded from the formula above.
-    let mut dx = vec![0.0; x.len()];
-    each_run(norm, &mut dx, |run, r| {
+    let dx = by_run(norm, |r| {
         let (s, c) = (norm.set_of(r), r % norm.channels);
         let (sd, (sum_g, sum_g_centred)) = (inv_std[s], set_sums[s]);
         let a = (f64::from(gamma[c]) * sd) as f32;
         let b = (-sd * sd * sd * sum_g_centred / count) as f32;
         let k = (-sd * sum_g / count) as f32;
         let m = mean[s];
-        for ((d, &g), &v) in run.iter_mut().zip(norm.run(dy, r)).zip(norm.run(x, r)) {
-            *d = a * g + b * (v - m) + k;
-        }
+        norm.run(dy, r).iter().zip(norm.run(x, r)).map(move |(&g, &v)| a * g + b * (v - m) + k)
     });
     let narrow = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
     (dx, narrow(dgamma), narrow(dbeta))

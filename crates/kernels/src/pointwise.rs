@@ -8,8 +8,7 @@
 //! activation where the forward pass can keep each value's derivative and the backward pass is
 //! one product.
 
-use crate::vectorized;
-use rayon::prelude::*;
+use crate::output::{from_pieces, pairs_from_pieces};
 
 /// An element-wise activation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -69,68 +68,42 @@ const CHUNK: usize = 1 << 14;
 
 /// `f(x)` for every value.
 pub fn forward(f: Pointwise, x: &[f32]) -> Vec<f32> {
-    let mut y = vec![0.0; x.len()];
-    apply(f, x, &mut y, None);
-    y
+    match f {
+        Pointwise::Silu => values(|x| Pointwise::Silu.value_and_derivative(x).0, x),
+        Pointwise::LeakyRelu(slope) => values(move |x| Pointwise::LeakyRelu(slope).value_and_derivative(x).0, x),
+    }
 }
 
 /// `f(x)` and `f'(x)` for every value: the forward pass of a value whose gradient is wanted.
 pub fn forward_with_derivative(f: Pointwise, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let (mut y, mut derivative) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-    apply(f, x, &mut y, Some(&mut derivative));
-    (y, derivative)
-}
-
-/// Writes `f(x)` into `y`, and `f'(x)` into `derivative` if given, with a loop compiled for each
-/// activation: a loop that matched on `f` per value called a function per value and did not
-/// vectorise.
-fn apply(f: Pointwise, x: &[f32], y: &mut [f32], derivative: Option<&mut [f32]>) {
     match f {
-        Pointwise::Silu => apply_fn(|x| Pointwise::Silu.value_and_derivative(x), x, y, derivative),
+        Pointwise::Silu => with_derivatives(|x| Pointwise::Silu.value_and_derivative(x), x),
         Pointwise::LeakyRelu(slope) => {
-            apply_fn(move |x| Pointwise::LeakyRelu(slope).value_and_derivative(x), x, y, derivative);
+            with_derivatives(move |x| Pointwise::LeakyRelu(slope).value_and_derivative(x), x)
         }
     }
 }
 
-/// [`apply`] for one activation's function `g`.
-fn apply_fn(g: impl Fn(f32) -> (f32, f32) + Sync, x: &[f32], y: &mut [f32], derivative: Option<&mut [f32]>) {
-    let (y, x) = (y.par_chunks_mut(CHUNK), x.par_chunks(CHUNK));
-    match derivative {
-        None => y.zip(x).for_each(|(y, x)| {
-            vectorized(
-                #[inline(always)]
-                || y.iter_mut().zip(x).for_each(|(y, &x)| *y = g(x).0),
-            )
-        }),
-        Some(derivative) => y.zip(derivative.par_chunks_mut(CHUNK)).zip(x).for_each(|((y, d), x)| {
-            vectorized(
-                #[inline(always)]
-                || {
-                    for ((y, d), &x) in y.iter_mut().zip(d).zip(x) {
-                        (*y, *d) = g(x);
-                    }
-                },
-            );
-        }),
-    }
+/// `g(x)` for every value, with a loop compiled for each activation's `g`: a loop that matched
+/// on the activation per value called a function per value and did not vectorise.
+fn values(g: impl Fn(f32) -> f32 + Sync + Send, x: &[f32]) -> Vec<f32> {
+    from_pieces(x.len(), CHUNK, |i| chunk(x, i).iter().map(|&x| g(x)))
+}
+
+/// Both halves of `g(x)`, the value and the derivative, for every value.
+fn with_derivatives(g: impl Fn(f32) -> (f32, f32) + Sync + Send, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    pairs_from_pieces(x.len(), CHUNK, |i| chunk(x, i).iter().map(|&x| g(x)))
 }
 
 /// The input gradient `dy · f'(x)`.
 pub fn backward(derivative: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(derivative.len(), dy.len(), "gradient of {} values for {} inputs", dy.len(), derivative.len());
-    let mut dx = vec![0.0; dy.len()];
-    dx.par_chunks_mut(CHUNK).zip(derivative.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK))).for_each(|(dx, (d, dy))| {
-        vectorized(
-            #[inline(always)]
-            || {
-                for ((dx, &d), &g) in dx.iter_mut().zip(d).zip(dy) {
-                    *dx = d * g;
-                }
-            },
-        );
-    });
-    dx
+    from_pieces(dy.len(), CHUNK, |i| chunk(derivative, i).iter().zip(chunk(dy, i)).map(|(&d, &g)| d * g))
+}
+
+/// Piece `i` of `values` cut in [`CHUNK`]s.
+fn chunk(values: &[f32], i: usize) -> &[f32] {
+    &values[i * CHUNK..values.len().min((i + 1) * CHUNK)]
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! output size and padding rules as the convolution's.
 
 use crate::conv::Geometry;
+use crate::output::in_pieces;
 use rayon::prelude::*;
 
 /// Marks an output whose window lies entirely in the padding: it has no input to pass a gradient
@@ -65,13 +66,17 @@ pub fn backward(g: &Geometry, at: &[u32], dy: &[f32]) -> Vec<f32> {
     let [ho, wo] = g.output();
     assert_eq!(dy.len(), g.batch * ho * wo, "output gradient does not match {g:?}");
     assert_eq!(at.len(), dy.len(), "{} positions for {} outputs", at.len(), dy.len());
-    let mut dx = vec![0.0; g.batch * h * w];
-    dx.par_chunks_mut(h * w).zip(at.par_chunks(ho * wo)).zip(dy.par_chunks(ho * wo)).for_each(|((dx, at), dy)| {
-        for (&offset, &grad) in at.iter().zip(dy) {
-            if offset != NO_INPUT {
-                dx[offset as usize] += grad;
+    in_pieces(
+        g.batch * h * w,
+        h * w,
+        || (),
+        |_, plane, dx| {
+            let outputs = plane * ho * wo..(plane + 1) * ho * wo;
+            for (&offset, &grad) in at[outputs.clone()].iter().zip(&dy[outputs]) {
+                if offset != NO_INPUT {
+                    dx[offset as usize] += grad;
+                }
             }
-        }
-    });
-    dx
+        },
+    )
 }

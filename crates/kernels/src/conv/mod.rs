@@ -11,8 +11,8 @@ mod unfold;
 
 use crate::batching::{gemm_threads, per_gemm, per_thread, sum_over_runs};
 use crate::gemm::{Mat, matmul};
+use crate::output::in_pieces;
 use crate::winograd;
-use rayon::prelude::*;
 use std::ops::Range;
 
 /// The most values a group's column matrix holds (4 MiB): a group of images never makes one
@@ -117,15 +117,16 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let (per, out_len) = (g.per_gemm(), g.out_channels * g.positions());
     let weights = Mat::new(w, g.out_channels, g.patch_len());
     let threads = gemm_threads(g.batch.div_ceil(per));
-    let mut y = vec![0.0; g.batch * out_len];
-    y.par_chunks_mut(per * out_len).zip(x.par_chunks(per * g.image_len())).for_each_init(
+    in_pieces(
+        g.batch * out_len,
+        per * out_len,
         || (Vec::new(), Vec::new()),
-        |(cols, product), (y, x)| {
+        |(cols, product), i, y| {
+            let x = &x[i * per * g.image_len()..][..y.len() / out_len * g.image_len()];
             let cols = g.unfold(x, cols);
             multiply_per_image(weights, cols, g.positions(), y, product, threads);
         },
-    );
-    y
+    )
 }
 
 /// `W · cols` for a group of images (`cols` as [`Geometry::unfold`] gives it) into `y`, image by
@@ -234,10 +235,12 @@ fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let (per, out_len) = (g.per_gemm(), g.out_channels * positions);
     let weights = Mat::new(w, g.out_channels, patch);
     let threads = gemm_threads(g.batch.div_ceil(per));
-    let mut dx = vec![0.0; g.batch * image_len];
-    dx.par_chunks_mut(per * image_len).zip(dy.par_chunks(per * out_len)).for_each_init(
+    in_pieces(
+        g.batch * image_len,
+        per * image_len,
         || (Vec::new(), Vec::new()),
-        |(cols, grads), (dx, dy)| {
+        |(cols, grads), i, dx| {
+            let dy = &dy[i * per * out_len..][..dx.len() / image_len * out_len];
             let grad = by_channel(dy, g.out_channels, positions, grads);
             cols.resize(patch * grad.cols(), 0.0);
             matmul(weights.t(), grad, cols, false, threads);
@@ -245,8 +248,7 @@ fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
                 g.col2im(&mut cols[i * positions..], grad.cols(), image);
             }
         },
-    );
-    dx
+    )
 }
 
 /// The weight gradient, `Σ_images dY · colsᵀ`. With `forward = (w, y)`, also the forward

@@ -19,8 +19,8 @@ mod transforms;
 use crate::batching::{gemm_threads, per_gemm, per_thread, sum_over_runs};
 use crate::conv::Geometry;
 use crate::gemm::{Mat, matmul};
+use crate::output::in_pieces;
 use crate::vectorized;
-use rayon::prelude::*;
 use transforms::{Split, transform_input, transform_output, transform_output_gradient};
 
 /// Points of the transform domain: a 4x4 input tile.
@@ -193,40 +193,36 @@ fn convolve(g: &Geometry, x: &[f32], u: &[f32]) -> Vec<f32> {
     assert_eq!(u.len(), POINTS * outputs * inputs, "transformed weights do not match {g:?}");
     let per_task = per_gemm(g.batch, tiles);
     let gemm_threads = gemm_threads(g.batch.div_ceil(per_task));
-    let mut y = vec![0.0; g.batch * out_len];
-    y.par_chunks_mut(per_task * out_len).zip(x.par_chunks(per_task * image_len)).for_each_init(
-        Scratch::default,
-        |scratch, (y, x)| {
-            let columns = x.len() / image_len * tiles;
-            let (v_stride, m_stride) = scratch.size(columns, inputs, outputs);
-            let Scratch { v, m, split, corners } = scratch;
-            // Inlined into `vectorized`'s AVX2 context: a closure this large otherwise stays a call.
-            vectorized(
-                #[inline(always)]
-                || transform_images(x, [h, w], split, v, (columns, v_stride)),
+    in_pieces(g.batch * out_len, per_task * out_len, Scratch::default, |scratch, i, y| {
+        let x = &x[i * per_task * image_len..][..y.len() / out_len * image_len];
+        let columns = x.len() / image_len * tiles;
+        let (v_stride, m_stride) = scratch.size(columns, inputs, outputs);
+        let Scratch { v, m, split, corners } = scratch;
+        // Inlined into `vectorized`'s AVX2 context: a closure this large otherwise stays a call.
+        vectorized(
+            #[inline(always)]
+            || transform_images(x, [h, w], split, v, (columns, v_stride)),
+        );
+        for p in 0..POINTS {
+            matmul(
+                Mat::new(&u[p * outputs * inputs..][..outputs * inputs], outputs, inputs),
+                Mat::new(&v[p * v_stride..][..inputs * columns], inputs, columns),
+                &mut m[p * m_stride..][..outputs * columns],
+                false,
+                gemm_threads,
             );
-            for p in 0..POINTS {
-                matmul(
-                    Mat::new(&u[p * outputs * inputs..][..outputs * inputs], outputs, inputs),
-                    Mat::new(&v[p * v_stride..][..inputs * columns], inputs, columns),
-                    &mut m[p * m_stride..][..outputs * columns],
-                    false,
-                    gemm_threads,
-                );
-            }
-            vectorized(
-                #[inline(always)]
-                || {
-                    for (n, image) in y.chunks_mut(out_len).enumerate() {
-                        for (o, plane) in image.chunks_mut(h * w).enumerate() {
-                            transform_output(&m[..], (o * columns + n * tiles, m_stride), plane, [h, w], corners);
-                        }
+        }
+        vectorized(
+            #[inline(always)]
+            || {
+                for (n, image) in y.chunks_mut(out_len).enumerate() {
+                    for (o, plane) in image.chunks_mut(h * w).enumerate() {
+                        transform_output(&m[..], (o * columns + n * tiles, m_stride), plane, [h, w], corners);
                     }
-                },
-            );
-        },
-    );
-    y
+                }
+            },
+        );
+    })
 }
 
 #[cfg(test)]
