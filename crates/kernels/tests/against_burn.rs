@@ -62,6 +62,7 @@ fn matches_burn_on_odd_geometry() {
     // on a narrow image: each column-matrix row is a shifted copy of its channel.
     check([2, 3, 9, 6], [4, 3, 3, 3], ConvOptions::new([1, 1], [0, 1], [1, 1], 1), true);
     check([2, 5, 4, 4], [3, 5, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1), false);
+    check([2, 3, 16, 16], [4, 3, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1), true);
     check([3, 2, 6, 3], [2, 2, 5, 5], ConvOptions::new([1, 1], [2, 2], [1, 1], 1), true);
     // 1x1 and 2x2 images (a deep stage of a small input), where whole rows read padding.
     check([2, 3, 1, 1], [4, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
@@ -149,8 +150,12 @@ fn small_images_grouped_into_one_product() {
     // Small images are unfolded side by side, several to a GEMM: 13 images make groups of
     // different sizes on any number of threads (one or two runs, each ending in a shorter group),
     // through the phase-shift unfolding, the general one and the transposed convolution's
-    // weight gradient, which also computes its input gradient from the same groups.
+    // weight gradient, which also computes its input gradient from the same groups. At stride 1
+    // a group's images lie end to end, so that a shift reads the next image where the current
+    // one's padding is: 3x3 "same", and 1x1, whose groups are their own column matrix.
     check([13, 4, 14, 14], [8, 4, 4, 4], ConvOptions::new([2, 2], [1, 1], [1, 1], 1), true);
+    check([13, 3, 6, 6], [4, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
+    check([13, 6, 5, 5], [4, 6, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1), true);
     check([13, 3, 9, 9], [5, 3, 3, 3], ConvOptions::new([2, 2], [0, 0], [1, 1], 1), true);
     check_transposed([13, 8, 7, 7], [8, 4, 4, 4], ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1));
 }

@@ -82,14 +82,15 @@ impl Geometry {
         per_gemm(self.batch, self.positions()).min((MAX_GROUP_VALUES / values.max(1)).max(1))
     }
 
-    /// Unfolds `images` side by side into `cols`, `[patch_len, images·positions]`, and returns it.
-    fn unfold<'a>(&self, images: &[f32], cols: &'a mut Vec<f32>) -> Mat<'a> {
-        let (patch, positions) = (self.patch_len(), self.positions());
-        let width = images.len() / self.image_len() * positions;
-        cols.resize(patch * width, 0.0);
-        for (i, image) in images.chunks(self.image_len()).enumerate() {
-            self.im2col(image, &mut cols[i * positions..], width);
+    /// Unfolds `images` side by side into `cols`, `[patch_len, images·positions]`, and returns it;
+    /// one image of a 1x1 convolution is its own column matrix, returned as it is.
+    fn unfold<'a>(&self, images: &'a [f32], cols: &'a mut Vec<f32>) -> Mat<'a> {
+        let (patch, width) = (self.patch_len(), images.len() / self.image_len() * self.positions());
+        if self.is_pointwise() && images.len() == self.image_len() {
+            return Mat::new(images, patch, width);
         }
+        cols.resize(patch * width, 0.0);
+        self.im2col(images, cols);
         Mat::new(cols, patch, width)
     }
 
@@ -242,11 +243,12 @@ fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
         |(cols, grads), i, dx| {
             let dy = &dy[i * per * out_len..][..dx.len() / image_len * out_len];
             let grad = by_channel(dy, g.out_channels, positions, grads);
+            if g.is_pointwise() && dx.len() == image_len {
+                return matmul(weights.t(), grad, dx, false, threads);
+            }
             cols.resize(patch * grad.cols(), 0.0);
             matmul(weights.t(), grad, cols, false, threads);
-            for (i, image) in dx.chunks_mut(image_len).enumerate() {
-                g.col2im(&mut cols[i * positions..], grad.cols(), image);
-            }
+            g.col2im(&cols[..], dx);
         },
     )
 }

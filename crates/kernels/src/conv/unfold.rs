@@ -1,6 +1,7 @@
 //! Unfolding an image into its column matrix (im2col) and folding one back (col2im).
 
 use super::Geometry;
+use crate::vectorized;
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -39,170 +40,233 @@ impl Geometry {
     }
 
     /// Whether each column-matrix row is a shifted copy of one stride phase of its channel:
-    /// dilation 1, sides divisible by the strides, and an output as wide as a phase ("same"
-    /// padding across, any padding down), as in every 3x3 convolution of ResNet and the UNet and
-    /// the kernel-4 stride-2 layers of DCGAN. The phase `(a, b)` of a channel holds its pixels
-    /// `(s·r + a, s·q + b)` (the whole channel at stride 1); output position `q` then reads phase
-    /// position `q + offset`, except in the columns that wrap around a row's end, which read padding.
+    /// dilation 1, sides divisible by the strides, and an output the size of a phase ("same"
+    /// padding), as in every 3x3 convolution of ResNet and the UNet and the kernel-4 stride-2
+    /// layers of DCGAN. The phase `(a, b)` of a channel holds its pixels `(s·r + a, s·q + b)` (the
+    /// whole channel at stride 1); output position `q` then reads phase position `q + offset`,
+    /// except where the kernel overhangs the image, which reads padding. With the phases of a
+    /// group's images end to end ([`Geometry::by_phase`]), the shift holds across the images too,
+    /// so that each row of a group's column matrix is one copy, whatever the number of images.
     fn shifts_rows(&self) -> bool {
         let ([h, w], [sh, sw]) = (self.input, self.stride);
-        self.dilation == [1, 1] && h % sh == 0 && w % sw == 0 && self.output()[1] == w / sw
+        self.dilation == [1, 1] && h % sh == 0 && w % sw == 0 && self.output() == [h / sh, w / sw]
     }
 
-    /// For each column-matrix row of a [`Geometry::shifts_rows`] convolution: `f(row, dst, src,
-    /// wrapped)`, where `dst` is the row's run of output positions that read inside the image
-    /// vertically (as a range of the row), `src` the positions they read in the image split into
-    /// phases ([`Geometry::phases`]; the same length, possibly starting before the phase or ending
-    /// after it by less than a row), and `wrapped` the output columns that read padding.
-    fn for_each_shift(&self, mut f: impl FnMut(usize, Range<usize>, Range<isize>, [Range<usize>; 2])) {
+    /// The shift of each kernel tap `(i, j)` of a [`Geometry::shifts_rows`] convolution over
+    /// `images` images, in row-major tap order: column-matrix row `(c, i, j)` copies
+    /// [`Geometry::by_phase`]'s values from `start + c·images·H·W` on, possibly reaching past either
+    /// end by less than an image's phase, where the tap's mask keeps them.
+    fn shifts(&self, images: usize) -> Vec<Shift> {
         let [sh, sw] = self.stride.map(|s| s as isize);
         let [hp, wp] = [self.input[0] as isize / sh, self.input[1] as isize / sw];
-        let wo = self.output()[1];
+        let [ho, wo] = self.output();
         let [top, left] = [self.padding[0].0 as isize, self.padding[1].0 as isize];
-        self.for_each_tap(|row, c, i, j, rows, valid| {
-            // Tap (i, j) reads pixel (s·o + i - top) of each dimension: phase (i - top) mod s, at
-            // o plus the quotient.
-            let (di, dj) = (i as isize - top, j as isize - left);
-            let phase = (c as isize * sh + di.rem_euclid(sh)) * sw + dj.rem_euclid(sw);
-            let offset = di.div_euclid(sh) * wp + dj.div_euclid(sw);
-            let start = (phase * hp + rows.start as isize) * wp + offset;
-            let dst = rows.start * wo..rows.end * wo;
-            f(row, dst.clone(), start..start + dst.len() as isize, [0..valid.start, valid.end..wo]);
-        });
+        let mut shifts = Vec::with_capacity(self.kernel[0] * self.kernel[1]);
+        for i in 0..self.kernel[0] {
+            let rows = self.valid(0, i, ho);
+            for j in 0..self.kernel[1] {
+                // Tap (i, j) reads pixel (s·o + i - top) of each dimension: phase (i - top) mod
+                // s, at o plus the quotient.
+                let (di, dj) = (i as isize - top, j as isize - left);
+                let phase = di.rem_euclid(sh) * sw + dj.rem_euclid(sw);
+                let start = phase * images as isize * hp * wp + di.div_euclid(sh) * wp + dj.div_euclid(sw);
+                let columns = self.valid(1, j, wo);
+                let mut mask = vec![0; images * ho * wo];
+                for line in mask.chunks_mut(wo).enumerate().filter(|(r, _)| rows.contains(&(r % ho))).map(|(_, l)| l) {
+                    line[columns.clone()].fill(u32::MAX);
+                }
+                shifts.push(Shift { start, mask });
+            }
+        }
+        shifts
     }
 
-    /// The image with each channel split into its stride phases, `[C, SH, SW, H/SH, W/SW]`: the
-    /// image itself at stride 1.
-    fn phases<'a>(&self, image: &'a [f32]) -> Cow<'a, [f32]> {
-        if self.stride == [1, 1] {
-            return Cow::Borrowed(image);
+    /// A group of images (`[N, C, H, W]`) with each channel split into its stride phases and the
+    /// images' phases end to end, `[C, SH·SW, N, H/SH, W/SW]`: the image itself for one image at
+    /// stride 1.
+    fn by_phase<'a>(&self, images: &'a [f32]) -> Cow<'a, [f32]> {
+        if self.stride == [1, 1] && images.len() == self.image_len() {
+            return Cow::Borrowed(images);
         }
-        let mut phases = vec![0.0; image.len()];
-        self.for_each_phase_run(|at, step, run| {
-            for (d, s) in phases[run].iter_mut().zip(image[at..].iter().step_by(step)) {
-                *d = *s;
-            }
-        });
+        let mut phases = vec![0.0; images.len()];
+        self.gather(images, &mut phases);
         Cow::Owned(phases)
     }
 
-    /// Calls `f(at, step, run)` for each row of each phase: `run` is its range in the phases, and
-    /// it holds the image's values from `at` on, `step` apart.
-    fn for_each_phase_run(&self, mut f: impl FnMut(usize, usize, Range<usize>)) {
+    /// Writes a group of images into `phases` as [`Geometry::by_phase`] lays them out.
+    fn gather(&self, images: &[f32], phases: &mut [f32]) {
+        self.for_each_phase_run(images.len() / self.image_len(), |at, step, run| {
+            if step == 1 {
+                phases[run.clone()].copy_from_slice(&images[at..at + run.len()]);
+                return;
+            }
+            for (d, s) in phases[run].iter_mut().zip(images[at..].iter().step_by(step)) {
+                *d = *s;
+            }
+        });
+    }
+
+    /// Writes [`Geometry::by_phase`]'s layout of a group of images back into `images`.
+    fn scatter(&self, phases: &[f32], images: &mut [f32]) {
+        self.for_each_phase_run(images.len() / self.image_len(), |at, step, run| {
+            if step == 1 {
+                images[at..at + run.len()].copy_from_slice(&phases[run]);
+                return;
+            }
+            for (d, s) in images[at..].iter_mut().step_by(step).zip(&phases[run]) {
+                *d = *s;
+            }
+        });
+    }
+
+    /// Calls `f(at, step, run)` for each run of [`Geometry::by_phase`]'s values over `images`
+    /// images: `run` is its range there, and it holds the images' values from `at` on, `step`
+    /// apart (a whole channel at stride 1, a row of a phase otherwise).
+    fn for_each_phase_run(&self, images: usize, mut f: impl FnMut(usize, usize, Range<usize>)) {
         let ([h, w], [sh, sw]) = (self.input, self.stride);
         let [hp, wp] = [h / sh, w / sw];
-        for c in 0..self.in_channels {
-            for r in 0..h {
-                for b in 0..sw {
-                    let phase = (c * sh + r % sh) * sw + b;
-                    let start = (phase * hp + r / sh) * wp;
-                    f((c * h + r) * w + b, sw, start..start + wp);
+        for n in 0..images {
+            let image = n * self.image_len();
+            for c in 0..self.in_channels {
+                if self.stride == [1, 1] {
+                    let start = (c * images + n) * h * w;
+                    f(image + c * h * w, 1, start..start + h * w);
+                    continue;
+                }
+                for r in 0..h {
+                    for b in 0..sw {
+                        let phase = (c * sh + r % sh) * sw + b;
+                        let start = ((phase * images + n) * hp + r / sh) * wp;
+                        f(image + (c * h + r) * w + b, sw, start..start + wp);
+                    }
                 }
             }
         }
     }
 
-    /// Unfolds one image into its column matrix `[patch_len, positions]`, written from the start
-    /// of `cols` with its rows `width` values apart: images unfolded side by side make one wide
-    /// matrix.
-    pub(super) fn im2col(&self, image: &[f32], cols: &mut [f32], width: usize) {
+    /// Whether the kernel is 1x1, unpadded and of stride 1: each image is its own column matrix,
+    /// and a group's is [`Geometry::by_phase`]'s layout of it.
+    pub(super) fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [(0, 0), (0, 0)]
+    }
+
+    /// Unfolds a group of images (`[N, C, H, W]`) side by side into their column matrix
+    /// `[patch_len, N·positions]`, which `cols` holds exactly.
+    pub(super) fn im2col(&self, images: &[f32], cols: &mut [f32]) {
+        let count = images.len() / self.image_len();
+        let (positions, width) = (self.positions(), cols.len() / self.patch_len());
+        if self.is_pointwise() {
+            return self.gather(images, cols);
+        }
         if self.shifts_rows() {
-            // One copy per row: its vertical padding zeroed, the rest copied from the shifted
-            // phase, and the columns that wrapped around zeroed.
-            let (positions, wo, phases) = (self.positions(), self.output()[1], self.phases(image));
-            self.for_each_shift(|row, dst, src, wrapped| {
-                let row = &mut cols[row * width..][..positions];
-                row[..dst.start].fill(0.0);
-                row[dst.end..].fill(0.0);
-                let (dst, src) = clip(dst, src, phases.len());
-                row[dst].copy_from_slice(&phases[src]);
-                zero_columns(row, wo, &wrapped);
-            });
+            // One masked copy per row: the padding it reads is zeroed on the way.
+            let phases = self.by_phase(images);
+            let (shifts, channel) = (self.shifts(count), (count * self.input[0] * self.input[1]) as isize);
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (k, row) in cols.chunks_mut(width).enumerate() {
+                        let (c, shift) = (k / shifts.len(), &shifts[k % shifts.len()]);
+                        let start = shift.start + c as isize * channel;
+                        let (dst, src) = clip(0..width, start..start + width as isize, phases.len());
+                        row[..dst.start].fill(0.0);
+                        row[dst.end..].fill(0.0);
+                        let values = row[dst.clone()].iter_mut().zip(&phases[src]).zip(&shift.mask[dst]);
+                        values.for_each(|((d, s), m)| *d = f32::from_bits(s.to_bits() & m));
+                    }
+                },
+            );
             return;
         }
         // Padding is rare next to the interior, so zero everything once and copy the interior.
-        let (positions, wo, w) = (self.positions(), self.output()[1], self.input[1]);
-        cols.chunks_mut(width).take(self.patch_len()).for_each(|row| row[..positions].fill(0.0));
-        let stride = self.stride[1];
-        self.for_each_row(|row, at, oh, j, valid| {
-            let src = &image[at..at + w];
-            let dst = &mut cols[row * width + oh * wo..][..wo];
-            let first = self.input_column(valid.start, j);
-            if stride == 1 {
-                dst[valid.clone()].copy_from_slice(&src[first..first + valid.len()]);
-            } else {
-                for (d, s) in dst[valid].iter_mut().zip(src[first..].iter().step_by(stride)) {
-                    *d = *s;
-                }
-            }
-        });
-    }
-
-    /// Adds a column matrix, laid out as [`Geometry::im2col`] writes it, back onto the image it
-    /// was unfolded from (the adjoint of `im2col`); `cols` is scratch, and its entries that read
-    /// padding are overwritten.
-    pub(super) fn col2im(&self, cols: &mut [f32], width: usize, image: &mut [f32]) {
-        if self.shifts_rows() {
-            // The entries that read padding get no gradient: zeroed, so that each row can be
-            // added onto its shifted phase in one run. Strided, the sums go to zeroed phases,
-            // whose interleaving then writes every pixel of the image.
-            let (positions, wo) = (self.positions(), self.output()[1]);
-            let strided = self.stride != [1, 1];
-            let mut scratch = if strided { vec![0.0; image.len()] } else { Vec::new() };
-            let phases: &mut [f32] = if strided {
-                &mut scratch
-            } else {
-                image.fill(0.0);
-                image
-            };
-            self.for_each_shift(|row, dst, src, wrapped| {
-                let row = &mut cols[row * width..][..positions];
-                zero_columns(row, wo, &wrapped);
-                let (dst, src) = clip(dst, src, phases.len());
-                for (d, s) in phases[src].iter_mut().zip(&row[dst]) {
-                    *d += *s;
-                }
-            });
-            if strided {
-                self.for_each_phase_run(|at, step, run| {
-                    for (d, s) in image[at..].iter_mut().step_by(step).zip(&scratch[run]) {
+        cols.fill(0.0);
+        let (wo, w, stride) = (self.output()[1], self.input[1], self.stride[1]);
+        for (n, image) in images.chunks(self.image_len()).enumerate() {
+            self.for_each_row(|row, at, oh, j, valid| {
+                let src = &image[at..at + w];
+                let dst = &mut cols[row * width + n * positions + oh * wo..][..wo];
+                let first = self.input_column(valid.start, j);
+                if stride == 1 {
+                    dst[valid.clone()].copy_from_slice(&src[first..first + valid.len()]);
+                } else {
+                    for (d, s) in dst[valid].iter_mut().zip(src[first..].iter().step_by(stride)) {
                         *d = *s;
                     }
-                });
+                }
+            });
+        }
+    }
+
+    /// Adds a group's column matrix, laid out as [`Geometry::im2col`] writes it, back onto the
+    /// images it was unfolded from (the adjoint of `im2col`), overwriting `images`.
+    pub(super) fn col2im(&self, cols: &[f32], images: &mut [f32]) {
+        let count = images.len() / self.image_len();
+        let (positions, width) = (self.positions(), cols.len() / self.patch_len());
+        if self.is_pointwise() {
+            return self.scatter(cols, images);
+        }
+        if self.shifts_rows() {
+            // Each row is added onto the shifted phases in one run, its entries that read padding
+            // masked to zero (they get no gradient). Unless the phases are the image itself,
+            // the sums go to zeroed phases, whose interleaving then writes every pixel.
+            let direct = self.stride == [1, 1] && count == 1;
+            let mut scratch = if direct { Vec::new() } else { vec![0.0; images.len()] };
+            let phases: &mut [f32] = if direct {
+                images.fill(0.0);
+                images
+            } else {
+                &mut scratch
+            };
+            let (shifts, channel) = (self.shifts(count), (count * self.input[0] * self.input[1]) as isize);
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (k, row) in cols.chunks(width).enumerate() {
+                        let (c, shift) = (k / shifts.len(), &shifts[k % shifts.len()]);
+                        let start = shift.start + c as isize * channel;
+                        let (dst, src) = clip(0..width, start..start + width as isize, phases.len());
+                        let values = phases[src].iter_mut().zip(&row[dst.clone()]).zip(&shift.mask[dst]);
+                        values.for_each(|((d, s), m)| *d += f32::from_bits(s.to_bits() & m));
+                    }
+                },
+            );
+            if !direct {
+                self.scatter(&scratch, images);
             }
             return;
         }
-        image.fill(0.0);
-        let (wo, w) = (self.output()[1], self.input[1]);
-        let stride = self.stride[1];
-        self.for_each_row(|row, at, oh, j, valid| {
-            let src = &cols[row * width + oh * wo..][..wo];
-            let first = self.input_column(valid.start, j);
-            let dst = &mut image[at..at + w];
-            if stride == 1 {
-                for (d, s) in dst[first..first + valid.len()].iter_mut().zip(&src[valid]) {
-                    *d += *s;
+        images.fill(0.0);
+        let (wo, w, stride) = (self.output()[1], self.input[1], self.stride[1]);
+        for (n, image) in images.chunks_mut(self.image_len()).enumerate() {
+            self.for_each_row(|row, at, oh, j, valid| {
+                let src = &cols[row * width + n * positions + oh * wo..][..wo];
+                let first = self.input_column(valid.start, j);
+                let dst = &mut image[at..at + w];
+                if stride == 1 {
+                    for (d, s) in dst[first..first + valid.len()].iter_mut().zip(&src[valid]) {
+                        *d += *s;
+                    }
+                } else {
+                    for (d, s) in dst[first..].iter_mut().step_by(stride).zip(&src[valid]) {
+                        *d += *s;
+                    }
                 }
-            } else {
-                for (d, s) in dst[first..].iter_mut().step_by(stride).zip(&src[valid]) {
-                    *d += *s;
-                }
-            }
-        });
+            });
+        }
     }
 }
 
-/// Zeroes `columns` of every line of `width` values in `row`.
-fn zero_columns(row: &mut [f32], width: usize, columns: &[Range<usize>]) {
-    // Column by column: a kernel wraps only a few columns, and a fill per line of a narrow image
-    // (8 values at ResNet-20's third stage) costs a call each.
-    for column in columns.iter().flat_map(Clone::clone) {
-        row[column..].iter_mut().step_by(width).for_each(|v| *v = 0.0);
-    }
+/// Where a kernel tap of a [`Geometry::shifts_rows`] convolution reads a group's values.
+struct Shift {
+    /// The first value that column-matrix row `(0, i, j)` copies.
+    start: isize,
+    /// `u32::MAX` over the row's entries that read inside an image, 0 over those that read
+    /// padding, as bits to AND with the values.
+    mask: Vec<u32>,
 }
 
-/// `dst` and `src` (equal lengths) cut to where `src` lies in `0..len`: the ends cut off are
-/// wrapped columns, zeroed separately.
+/// `dst` and `src` (equal lengths) cut to where `src` lies in `0..len`: the ends cut off read
+/// padding, zeroed separately.
 fn clip(dst: Range<usize>, src: Range<isize>, len: usize) -> (Range<usize>, Range<usize>) {
     let start = src.start.clamp(0, len as isize);
     let end = src.end.clamp(start, len as isize);
