@@ -14,6 +14,7 @@ use crate::gemm::{Mat, matmul};
 use crate::output::in_pieces;
 use crate::winograd;
 use std::ops::Range;
+use unfold::Taps;
 
 /// The most values a group's column matrix holds (4 MiB): a group of images never makes one
 /// larger than this, unless a single image does.
@@ -82,15 +83,16 @@ impl Geometry {
         per_gemm(self.batch, self.positions()).min((MAX_GROUP_VALUES / values.max(1)).max(1))
     }
 
-    /// Unfolds `images` side by side into `cols`, `[patch_len, images·positions]`, and returns it;
-    /// one image of a 1x1 convolution is its own column matrix, returned as it is.
-    fn unfold<'a>(&self, images: &'a [f32], cols: &'a mut Vec<f32>) -> Mat<'a> {
+    /// Unfolds `images` side by side into `cols`, `[patch_len, images·positions]`, and returns it
+    /// (`taps` from [`Geometry::taps`]); one image of a 1x1 convolution is its own column matrix,
+    /// returned as it is.
+    fn unfold<'a>(&self, images: &'a [f32], cols: &'a mut Vec<f32>, taps: &Taps) -> Mat<'a> {
         let (patch, width) = (self.patch_len(), images.len() / self.image_len() * self.positions());
         if self.is_pointwise() && images.len() == self.image_len() {
             return Mat::new(images, patch, width);
         }
         cols.resize(patch * width, 0.0);
-        self.im2col(images, cols);
+        self.im2col(images, cols, taps);
         Mat::new(cols, patch, width)
     }
 
@@ -116,6 +118,7 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
         return dense::forward(g, x, w);
     }
     let (per, out_len) = (g.per_gemm(), g.out_channels * g.positions());
+    let taps = g.taps(per);
     let weights = Mat::new(w, g.out_channels, g.patch_len());
     let threads = gemm_threads(g.batch.div_ceil(per));
     in_pieces(
@@ -124,7 +127,7 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
         || (Vec::new(), Vec::new()),
         |(cols, product), i, y| {
             let x = &x[i * per * g.image_len()..][..y.len() / out_len * g.image_len()];
-            let cols = g.unfold(x, cols);
+            let cols = g.unfold(x, cols, &taps);
             multiply_per_image(weights, cols, g.positions(), y, product, threads);
         },
     )
@@ -234,6 +237,7 @@ fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     }
     let (patch, positions, image_len) = (g.patch_len(), g.positions(), g.image_len());
     let (per, out_len) = (g.per_gemm(), g.out_channels * positions);
+    let taps = g.taps(per);
     let weights = Mat::new(w, g.out_channels, patch);
     let threads = gemm_threads(g.batch.div_ceil(per));
     in_pieces(
@@ -248,7 +252,7 @@ fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
             }
             cols.resize(patch * grad.cols(), 0.0);
             matmul(weights.t(), grad, cols, false, threads);
-            g.col2im(&cols[..], dx);
+            g.col2im(&cols[..], dx, &taps);
         },
     )
 }
@@ -265,6 +269,7 @@ fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32], forward: Option<(&[f32],
     let (patch, positions, image_len) = (g.patch_len(), g.positions(), g.image_len());
     let out_len = g.out_channels * positions;
     let (per_run, per) = (per_thread(g.batch), g.per_gemm());
+    let taps = g.taps(per);
     let threads = gemm_threads(g.batch.div_ceil(per_run));
     // Each run sums `[patch, out_channels]`: that GEMM packs the small `dY` rather than the
     // column matrix (3x faster at ResNet-20's first stage). Under 64 columns (a single 7x7 or
@@ -280,7 +285,7 @@ fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32], forward: Option<(&[f32],
         let (mut cols, mut grads, mut product) = (Vec::new(), Vec::new(), Vec::new());
         for (k, (x, dy)) in x.chunks(per * image_len).zip(dy.chunks(per * out_len)).enumerate() {
             let grad = by_channel(dy, g.out_channels, positions, &mut grads);
-            let cols = g.unfold(x, &mut cols);
+            let cols = g.unfold(x, &mut cols, &taps);
             if by_channel_sums {
                 matmul(grad, cols.t(), sums, true, threads);
             } else {

@@ -4,10 +4,15 @@ use super::Geometry;
 use crate::vectorized;
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The most geometries [`Geometry::taps`] keeps (a UNet has a few dozen); past it, it starts over.
+const MAX_KEPT: usize = 256;
 
 impl Geometry {
     /// Calls `f(row, c, i, j, rows, cols)` for every column-matrix row `row`: channel `c`, kernel
     /// tap `(i, j)`, and the output rows and columns whose input lies inside the image.
+    #[inline(always)]
     fn for_each_tap(&self, mut f: impl FnMut(usize, usize, usize, usize, Range<usize>, Range<usize>)) {
         let [ho, wo] = self.output();
         let [kh, kw] = self.kernel;
@@ -23,7 +28,9 @@ impl Geometry {
 
     /// Calls `f(row, at, oh, j, valid)` for every output row `oh` of every column-matrix row `row`
     /// (kernel column `j`) that reads the image: `at` is the offset of the image row it reads,
-    /// `valid` the output columns inside the image; the others read padding.
+    /// `valid` the output columns inside the image; the others read padding. Inlined: a call per
+    /// row of LeNet's conv2 (10 values) cost a quarter of its training step.
+    #[inline(always)]
     fn for_each_row(&self, mut f: impl FnMut(usize, usize, usize, usize, Range<usize>)) {
         let [h, w] = self.input;
         self.for_each_tap(|row, c, i, j, rows, cols| {
@@ -52,33 +59,55 @@ impl Geometry {
         self.dilation == [1, 1] && h % sh == 0 && w % sw == 0 && self.output() == [h / sh, w / sw]
     }
 
-    /// The shift of each kernel tap `(i, j)` of a [`Geometry::shifts_rows`] convolution over
-    /// `images` images, in row-major tap order: column-matrix row `(c, i, j)` copies
-    /// [`Geometry::by_phase`]'s values from `start + c·images·H·W` on, possibly reaching past either
-    /// end by less than an image's phase, where the tap's mask keeps them.
-    fn shifts(&self, images: usize) -> Vec<Shift> {
+    /// The shift of each kernel tap of a [`Geometry::shifts_rows`] convolution, for groups of up
+    /// to `images` images. Its masks are as large as a channel's column matrix, so they are made
+    /// once per geometry and kept: made per group, and then per convolution, they cost LeNet-5's
+    /// training step a quarter and then 3% (page faults on the fresh allocations).
+    pub(super) fn taps(&self, images: usize) -> Arc<Taps> {
+        static KEPT: Mutex<Vec<(Geometry, usize, Arc<Taps>)>> = Mutex::new(Vec::new());
+        let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((.., taps)) = kept.iter().find(|(g, n, _)| g == self && *n == images) {
+            return Arc::clone(taps);
+        }
+        if kept.len() == MAX_KEPT {
+            kept.clear();
+        }
+        let taps = Arc::new(self.make_taps(images));
+        kept.push((*self, images, Arc::clone(&taps)));
+        taps
+    }
+
+    /// See [`Geometry::taps`].
+    fn make_taps(&self, images: usize) -> Taps {
+        if !self.shifts_rows() || self.is_pointwise() {
+            return Taps(Vec::new());
+        }
         let [sh, sw] = self.stride.map(|s| s as isize);
         let [hp, wp] = [self.input[0] as isize / sh, self.input[1] as isize / sw];
         let [ho, wo] = self.output();
         let [top, left] = [self.padding[0].0 as isize, self.padding[1].0 as isize];
-        let mut shifts = Vec::with_capacity(self.kernel[0] * self.kernel[1]);
+        let mut taps = Vec::with_capacity(self.kernel[0] * self.kernel[1]);
         for i in 0..self.kernel[0] {
             let rows = self.valid(0, i, ho);
             for j in 0..self.kernel[1] {
                 // Tap (i, j) reads pixel (s·o + i - top) of each dimension: phase (i - top) mod
                 // s, at o plus the quotient.
                 let (di, dj) = (i as isize - top, j as isize - left);
-                let phase = di.rem_euclid(sh) * sw + dj.rem_euclid(sw);
-                let start = phase * images as isize * hp * wp + di.div_euclid(sh) * wp + dj.div_euclid(sw);
                 let columns = self.valid(1, j, wo);
                 let mut mask = vec![0; images * ho * wo];
-                for line in mask.chunks_mut(wo).enumerate().filter(|(r, _)| rows.contains(&(r % ho))).map(|(_, l)| l) {
-                    line[columns.clone()].fill(u32::MAX);
+                for (r, line) in mask.chunks_mut(wo).enumerate() {
+                    if rows.contains(&(r % ho)) {
+                        line[columns.clone()].fill(u32::MAX);
+                    }
                 }
-                shifts.push(Shift { start, mask });
+                taps.push(Shift {
+                    phase: ((di.rem_euclid(sh) * sw + dj.rem_euclid(sw)) * hp * wp) as usize,
+                    offset: di.div_euclid(sh) * wp + dj.div_euclid(sw),
+                    mask,
+                });
             }
         }
-        shifts
+        Taps(taps)
     }
 
     /// A group of images (`[N, C, H, W]`) with each channel split into its stride phases and the
@@ -151,8 +180,9 @@ impl Geometry {
     }
 
     /// Unfolds a group of images (`[N, C, H, W]`) side by side into their column matrix
-    /// `[patch_len, N·positions]`, which `cols` holds exactly.
-    pub(super) fn im2col(&self, images: &[f32], cols: &mut [f32]) {
+    /// `[patch_len, N·positions]`, which `cols` holds exactly; `taps` from [`Geometry::taps`] for
+    /// at least `N` images.
+    pub(super) fn im2col(&self, images: &[f32], cols: &mut [f32], taps: &Taps) {
         let count = images.len() / self.image_len();
         let (positions, width) = (self.positions(), cols.len() / self.patch_len());
         if self.is_pointwise() {
@@ -161,13 +191,13 @@ impl Geometry {
         if self.shifts_rows() {
             // One masked copy per row: the padding it reads is zeroed on the way.
             let phases = self.by_phase(images);
-            let (shifts, channel) = (self.shifts(count), (count * self.input[0] * self.input[1]) as isize);
+            let (Taps(taps), channel) = (taps, count * self.input[0] * self.input[1]);
             vectorized(
                 #[inline(always)]
                 || {
                     for (k, row) in cols.chunks_mut(width).enumerate() {
-                        let (c, shift) = (k / shifts.len(), &shifts[k % shifts.len()]);
-                        let start = shift.start + c as isize * channel;
+                        let (c, shift) = (k / taps.len(), &taps[k % taps.len()]);
+                        let start = shift.start(c * channel, count);
                         let (dst, src) = clip(0..width, start..start + width as isize, phases.len());
                         row[..dst.start].fill(0.0);
                         row[dst.end..].fill(0.0);
@@ -199,7 +229,7 @@ impl Geometry {
 
     /// Adds a group's column matrix, laid out as [`Geometry::im2col`] writes it, back onto the
     /// images it was unfolded from (the adjoint of `im2col`), overwriting `images`.
-    pub(super) fn col2im(&self, cols: &[f32], images: &mut [f32]) {
+    pub(super) fn col2im(&self, cols: &[f32], images: &mut [f32], taps: &Taps) {
         let count = images.len() / self.image_len();
         let (positions, width) = (self.positions(), cols.len() / self.patch_len());
         if self.is_pointwise() {
@@ -217,13 +247,13 @@ impl Geometry {
             } else {
                 &mut scratch
             };
-            let (shifts, channel) = (self.shifts(count), (count * self.input[0] * self.input[1]) as isize);
+            let (Taps(taps), channel) = (taps, count * self.input[0] * self.input[1]);
             vectorized(
                 #[inline(always)]
                 || {
                     for (k, row) in cols.chunks(width).enumerate() {
-                        let (c, shift) = (k / shifts.len(), &shifts[k % shifts.len()]);
-                        let start = shift.start + c as isize * channel;
+                        let (c, shift) = (k / taps.len(), &taps[k % taps.len()]);
+                        let start = shift.start(c * channel, count);
                         let (dst, src) = clip(0..width, start..start + width as isize, phases.len());
                         let values = phases[src].iter_mut().zip(&row[dst.clone()]).zip(&shift.mask[dst]);
                         values.for_each(|((d, s), m)| *d += f32::from_bits(s.to_bits() & m));
@@ -256,13 +286,28 @@ impl Geometry {
     }
 }
 
+/// The kernel taps of a [`Geometry::shifts_rows`] convolution, in row-major order ([`Geometry::taps`]).
+pub(super) struct Taps(Vec<Shift>);
+
 /// Where a kernel tap of a [`Geometry::shifts_rows`] convolution reads a group's values.
 struct Shift {
-    /// The first value that column-matrix row `(0, i, j)` copies.
-    start: isize,
+    /// Where the tap's stride phase starts in one image's channel ([`Geometry::by_phase`] puts
+    /// the group's images end to end within each phase).
+    phase: usize,
+    /// The position in the phase that output position 0 reads (negative above or left of it).
+    offset: isize,
     /// `u32::MAX` over the row's entries that read inside an image, 0 over those that read
-    /// padding, as bits to AND with the values.
+    /// padding, as bits to AND with the values; a group of fewer images uses its start.
     mask: Vec<u32>,
+}
+
+impl Shift {
+    /// The first of [`Geometry::by_phase`]'s values that the tap's row of the channel starting at
+    /// `channel` copies, in a group of `images` images: before the values or past their end by
+    /// less than an image's phase, where the mask drops what it reads.
+    fn start(&self, channel: usize, images: usize) -> isize {
+        (channel + self.phase * images) as isize + self.offset
+    }
 }
 
 /// `dst` and `src` (equal lengths) cut to where `src` lies in `0..len`: the ends cut off read
