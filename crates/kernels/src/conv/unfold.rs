@@ -191,17 +191,14 @@ impl Geometry {
         if self.shifts_rows() {
             // One masked copy per row: the padding it reads is zeroed on the way.
             let phases = self.by_phase(images);
-            let (Taps(taps), channel) = (taps, count * self.input[0] * self.input[1]);
+            let rows = taps.rows(count, width, self.input[0] * self.input[1], phases.len());
             vectorized(
                 #[inline(always)]
                 || {
-                    for (k, row) in cols.chunks_mut(width).enumerate() {
-                        let (c, shift) = (k / taps.len(), &taps[k % taps.len()]);
-                        let start = shift.start(c * channel, count);
-                        let (dst, src) = clip(0..width, start..start + width as isize, phases.len());
+                    for (row, (dst, src, mask)) in cols.chunks_mut(width).zip(rows) {
                         row[..dst.start].fill(0.0);
                         row[dst.end..].fill(0.0);
-                        let values = row[dst.clone()].iter_mut().zip(&phases[src]).zip(&shift.mask[dst]);
+                        let values = row[dst].iter_mut().zip(&phases[src]).zip(mask);
                         values.for_each(|((d, s), m)| *d = f32::from_bits(s.to_bits() & m));
                     }
                 },
@@ -247,15 +244,12 @@ impl Geometry {
             } else {
                 &mut scratch
             };
-            let (Taps(taps), channel) = (taps, count * self.input[0] * self.input[1]);
+            let rows = taps.rows(count, width, self.input[0] * self.input[1], phases.len());
             vectorized(
                 #[inline(always)]
                 || {
-                    for (k, row) in cols.chunks(width).enumerate() {
-                        let (c, shift) = (k / taps.len(), &taps[k % taps.len()]);
-                        let start = shift.start(c * channel, count);
-                        let (dst, src) = clip(0..width, start..start + width as isize, phases.len());
-                        let values = phases[src].iter_mut().zip(&row[dst.clone()]).zip(&shift.mask[dst]);
+                    for (row, (dst, src, mask)) in cols.chunks(width).zip(rows) {
+                        let values = phases[src].iter_mut().zip(&row[dst]).zip(mask);
                         values.for_each(|((d, s), m)| *d += f32::from_bits(s.to_bits() & m));
                     }
                 },
@@ -301,17 +295,32 @@ struct Shift {
     mask: Vec<u32>,
 }
 
-impl Shift {
-    /// The first of [`Geometry::by_phase`]'s values that the tap's row of the channel starting at
-    /// `channel` copies, in a group of `images` images: before the values or past their end by
-    /// less than an image's phase, where the mask drops what it reads.
-    fn start(&self, channel: usize, images: usize) -> isize {
-        (channel + self.phase * images) as isize + self.offset
+impl Taps {
+    /// For each column-matrix row of a group of `images` images (rows `width` values long, in
+    /// order), over [`Geometry::by_phase`]'s `len` values with `plane` values per image and
+    /// channel: the row's entries that read those values, the values they read, and the tap's
+    /// mask over the entries. The entries left out read before the values or past their end,
+    /// which is padding.
+    #[inline(always)]
+    fn rows(
+        &self,
+        images: usize,
+        width: usize,
+        plane: usize,
+        len: usize,
+    ) -> impl Iterator<Item = (Range<usize>, Range<usize>, &[u32])> + '_ {
+        let Taps(taps) = self;
+        (0..).map(move |k| {
+            let (c, shift) = (k / taps.len(), &taps[k % taps.len()]);
+            let start = (c * images * plane + shift.phase * images) as isize + shift.offset;
+            let (dst, src) = clip(0..width, start..start + width as isize, len);
+            (dst.clone(), src, &shift.mask[dst])
+        })
     }
 }
 
 /// `dst` and `src` (equal lengths) cut to where `src` lies in `0..len`: the ends cut off read
-/// padding, zeroed separately.
+/// padding.
 fn clip(dst: Range<usize>, src: Range<isize>, len: usize) -> (Range<usize>, Range<usize>) {
     let start = src.start.clamp(0, len as isize);
     let end = src.end.clamp(start, len as isize);
