@@ -2,7 +2,6 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
@@ -142,8 +141,8 @@ impl AlexNet {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let [fc6, fc7, fc8] = CLASSIFIER_LINEAR.map(|i| self.classifier[i].as_ref().expect("linear slot"));
         let x = self.features(images);
-        let x = relu(fc6.forward(self.dropout.forward(x)));
-        let x = relu(fc7.forward(self.dropout.forward(x)));
+        let x = kernels::relu(fc6.forward(self.dropout.forward(x)));
+        let x = kernels::relu(fc7.forward(self.dropout.forward(x)));
         fc8.forward(x)
     }
 
@@ -162,7 +161,7 @@ impl AlexNet {
         for (step, conv) in FEATURES.iter().zip(&self.features) {
             x = match (step, conv) {
                 (Step::Conv, Some(conv)) => kernels::conv(conv, x),
-                (Step::Relu, _) => relu(x),
+                (Step::Relu, _) => kernels::relu(x),
                 (Step::Pool, _) => kernels::max_pool2d(x, pool.clone()),
                 (Step::Conv, None) => unreachable!("every Conv slot holds a convolution"),
             };

@@ -1,7 +1,7 @@
 use burn::module::Module;
 use burn::nn::BatchNorm;
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
-use burn::tensor::activation::{relu, tanh};
+use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Tensor};
 
 use crate::DcganConfig;
@@ -58,7 +58,7 @@ impl Generator {
         let [batch, _] = z.dims();
         let mut x: Tensor<4> = z.reshape([batch, self.latent_dim, 1, 1]);
         for (conv, bn) in &self.hidden {
-            x = relu(kernels::batch_norm(bn, kernels::conv_transpose(conv, x)));
+            x = kernels::relu(kernels::batch_norm(bn, kernels::conv_transpose(conv, x)));
         }
         tanh(kernels::conv_transpose(&self.output, x))
     }

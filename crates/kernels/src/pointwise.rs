@@ -1,4 +1,5 @@
-//! Element-wise activations as one pass each way: SiLU (Elfwing, Uchibe & Doya 2018,
+//! Element-wise activations as one pass each way: ReLU (Nair & Hinton 2010, "Rectified linear
+//! units improve restricted Boltzmann machines"), SiLU (Elfwing, Uchibe & Doya 2018,
 //! "Sigmoid-weighted linear units for neural network function approximation in reinforcement
 //! learning") and leaky ReLU (Maas, Hannun & Ng 2013, "Rectifier nonlinearities improve neural
 //! network acoustic models").
@@ -6,13 +7,16 @@
 //! burn composes SiLU from a sigmoid and a product (and leaky ReLU from a comparison and a
 //! masked select), each recorded and differentiated on its own: four to eight passes over the
 //! activation where the forward pass can keep each value's derivative and the backward pass is
-//! one product.
+//! one product. burn-flex runs ReLU on the calling thread alone, once forward and twice backward
+//! (a comparison, then a masked fill); here every pass is split over the threads.
 
 use crate::output::{from_pieces, pairs_from_pieces};
 
 /// An element-wise activation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Pointwise {
+    /// `max(x, 0)`, with derivative 0 at 0 and NaN passed through, as burn's.
+    Relu,
     /// `x · sigmoid(x)`.
     Silu,
     /// `slope · x` where negative, `x` elsewhere (derivative 1 at 0, as burn's).
@@ -24,6 +28,13 @@ impl Pointwise {
     #[inline(always)]
     fn value_and_derivative(self, x: f32) -> (f32, f32) {
         match self {
+            Pointwise::Relu => {
+                if x <= 0.0 {
+                    (0.0, 0.0)
+                } else {
+                    (x, 1.0)
+                }
+            }
             Pointwise::Silu => {
                 let sigmoid = 1.0 / (1.0 + exp(-x));
                 (x * sigmoid, sigmoid * (1.0 + x * (1.0 - sigmoid)))
@@ -69,6 +80,7 @@ const CHUNK: usize = 1 << 14;
 /// `f(x)` for every value.
 pub fn forward(f: Pointwise, x: &[f32]) -> Vec<f32> {
     match f {
+        Pointwise::Relu => values(|x| Pointwise::Relu.value_and_derivative(x).0, x),
         Pointwise::Silu => values(|x| Pointwise::Silu.value_and_derivative(x).0, x),
         Pointwise::LeakyRelu(slope) => values(move |x| Pointwise::LeakyRelu(slope).value_and_derivative(x).0, x),
     }
@@ -77,6 +89,7 @@ pub fn forward(f: Pointwise, x: &[f32]) -> Vec<f32> {
 /// `f(x)` and `f'(x)` for every value: the forward pass of a value whose gradient is wanted.
 pub fn forward_with_derivative(f: Pointwise, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     match f {
+        Pointwise::Relu => with_derivatives(|x| Pointwise::Relu.value_and_derivative(x), x),
         Pointwise::Silu => with_derivatives(|x| Pointwise::Silu.value_and_derivative(x), x),
         Pointwise::LeakyRelu(slope) => {
             with_derivatives(move |x| Pointwise::LeakyRelu(slope).value_and_derivative(x), x)
@@ -124,8 +137,9 @@ mod tests {
     #[test]
     fn values_and_derivatives_match_their_definitions() {
         let x: Vec<f32> = (-40..=40).map(|i| i as f32 * 0.25).collect();
-        for f in [Pointwise::Silu, Pointwise::LeakyRelu(0.2)] {
+        for f in [Pointwise::Relu, Pointwise::Silu, Pointwise::LeakyRelu(0.2)] {
             let exact = |x: f64| match f {
+                Pointwise::Relu => x.max(0.0),
                 Pointwise::Silu => x / (1.0 + (-x).exp()),
                 Pointwise::LeakyRelu(slope) => {
                     if x < 0.0 {
@@ -146,7 +160,7 @@ mod tests {
             for ((&x, &y), &d) in x.iter().zip(&y).zip(&d) {
                 let x = f64::from(x);
                 assert!((f64::from(y) - exact(x)).abs() < 1e-5, "{f:?}({x}) = {y}");
-                // Central differences away from leaky ReLU's kink.
+                // Central differences away from the ReLUs' kink.
                 if x.abs() > 0.1 {
                     let slope = (exact(x + 1e-4) - exact(x - 1e-4)) / 2e-4;
                     assert!((f64::from(d) - slope).abs() < 1e-4, "{f:?}'({x}) = {d}, not {slope}");

@@ -1,5 +1,5 @@
 //! `kernels::conv2d`, `kernels::conv_transpose2d`, `kernels::max_pool2d`,
-//! `kernels::batch_norm`, `kernels::group_norm`, `kernels::silu` and `kernels::leaky_relu` on flex
+//! `kernels::batch_norm`, `kernels::group_norm`, `kernels::relu`, `kernels::silu` and `kernels::leaky_relu` on flex
 //! against burn's own operations:
 //! outputs and every gradient.
 
@@ -333,11 +333,12 @@ fn group_norm_matches_burn() {
 fn activations_match_burn() {
     use burn::tensor::activation;
     let device = Device::flex().autodiff();
-    // Large enough for several threads' chunks; zeros included, where leaky ReLU has its kink.
+    // Large enough for several threads' chunks; zeros included, where the ReLUs have their kink.
     let x: Tensor<4> = Tensor::random([4, 8, 40, 40], Distribution::Normal(0.0, 3.0), &device);
     let x = x.clone().mask_fill(x.abs().lower_elem(0.05), 0.0).require_grad();
     type Pair = (fn(Tensor<4>) -> Tensor<4>, fn(Tensor<4>) -> Tensor<4>);
-    let pairs: [(&str, Pair); 2] = [
+    let pairs: [(&str, Pair); 3] = [
+        ("relu", (kernels::relu, activation::relu)),
         ("silu", (kernels::silu, activation::silu)),
         ("leaky_relu", (|x| kernels::leaky_relu(x, 0.2), |x| activation::leaky_relu(x, 0.2))),
     ];

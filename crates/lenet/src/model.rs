@@ -2,7 +2,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::{relu, sigmoid, tanh};
+use burn::tensor::activation::{sigmoid, tanh};
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
@@ -142,7 +142,7 @@ impl LeNet {
 
     fn act<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self.activation {
-            Activation::Relu => relu(x),
+            Activation::Relu => kernels::relu(x),
             Activation::Tanh => tanh(x),
             Activation::Sigmoid => sigmoid(x),
         }

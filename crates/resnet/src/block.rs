@@ -4,7 +4,6 @@
 use burn::module::{Flag, Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
@@ -133,7 +132,7 @@ impl Skip {
     /// `relu(residual + shortcut(input))`, or `relu(residual)` for a plain network.
     fn join(&self, residual: Tensor<4>, input: Tensor<4>, drop: &Option<StochasticDepth>) -> Tensor<4> {
         if !self.enabled {
-            return relu(residual);
+            return kernels::relu(residual);
         }
         let residual = match drop {
             Some(d) => d.forward(residual),
@@ -143,7 +142,7 @@ impl Skip {
             Some(d) => d.forward(input),
             None => input,
         };
-        relu(residual + shortcut)
+        kernels::relu(residual + shortcut)
     }
 }
 
@@ -227,7 +226,7 @@ impl BasicBlock {
         match &self.inner_skip {
             // Span 2 (the paper): the shortcut bridges both convolutions.
             None => {
-                let y = self.conv2.forward(relu(self.conv1.forward(x.clone())));
+                let y = self.conv2.forward(kernels::relu(self.conv1.forward(x.clone())));
                 self.skip.join(y, x, &self.drop)
             }
             // Span 1: every convolution has its own shortcut.
@@ -263,8 +262,8 @@ impl Bottleneck {
 
     /// `[batch, inputs, h, w]` -> `[batch, 4 * width, h / stride, w / stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = relu(self.conv1.forward(x.clone()));
-        let y = relu(self.conv2.forward(y));
+        let y = kernels::relu(self.conv1.forward(x.clone()));
+        let y = kernels::relu(self.conv2.forward(y));
         self.skip.join(self.conv3.forward(y), x, &self.drop)
     }
 }

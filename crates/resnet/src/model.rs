@@ -1,7 +1,6 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
@@ -247,7 +246,7 @@ impl ResNet {
     /// - `images`: `[batch, in_channels, height, width]`
     /// - output: `[batch, channels of the last stage]`
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = relu(self.conv1.forward(images));
+        let mut x = kernels::relu(self.conv1.forward(images));
         if self.stem == Stem::ImageNet {
             x = kernels::max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding([1, 1]));
         }

@@ -20,7 +20,7 @@ pub struct Op {
 }
 
 /// The operations, in the order LeNet-5 and ResNet-20 use them.
-pub const OPS: [Op; 24] = [
+pub const OPS: [Op; 25] = [
     Op { name: "conv1-fwd", what: "LeNet conv1: [64,1,28,28] * [6,1,5,5], pad 2" },
     Op { name: "conv1-fwd-bwd", what: "the same, forward and backward (weight and input gradients)" },
     Op { name: "conv2-fwd", what: "LeNet conv2: [64,6,14,14] * [16,6,5,5]" },
@@ -28,6 +28,7 @@ pub const OPS: [Op; 24] = [
     Op { name: "pool-fwd-bwd", what: "2x2 max pool of [64,6,28,28], forward and backward" },
     Op { name: "pool-fwd-bwd-burn", what: "the same with burn's max_pool2d" },
     Op { name: "relu-fwd-bwd", what: "ReLU of [64,6,28,28], forward and backward" },
+    Op { name: "relu-fwd-bwd-burn", what: "the same with burn's relu" },
     Op { name: "linear-fwd-bwd", what: "LeNet fc1: [64,400] x [400,120] + bias, forward and backward" },
     Op { name: "resnet-conv-fwd", what: "ResNet-20 stage 1: [128,16,32,32] * [16,16,3,3], pad 1" },
     Op { name: "resnet-conv-fwd-bwd", what: "the same, forward and backward" },
@@ -146,9 +147,10 @@ pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
             let pool = if op.name.ends_with("-burn") { module::max_pool2d } else { kernels::max_pool2d };
             Box::new(move || drop(pool(x.clone(), MaxPoolOptions::new([2, 2])).sum().backward()))
         }
-        "relu-fwd-bwd" => {
+        "relu-fwd-bwd" | "relu-fwd-bwd-burn" => {
             let x = normal([64, 6, 28, 28], &ad).require_grad();
-            Box::new(move || drop(relu(x.clone()).sum().backward()))
+            let f = if op.name.ends_with("-burn") { relu } else { kernels::relu };
+            Box::new(move || drop(f(x.clone()).sum().backward()))
         }
         "linear-fwd-bwd" => {
             let (x, w, b) =
