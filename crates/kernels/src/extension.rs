@@ -52,6 +52,8 @@ pub trait FlexKernels: Backend {
     ) -> FloatTensor<Self>;
     /// An element-wise activation.
     fn activation(x: FloatTensor<Self>, f: Pointwise) -> FloatTensor<Self>;
+    /// `x + bias` for a `[batch, channels, ...]` `x` and a `[channels]` bias.
+    fn add_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// Whether a tensor is `f32` on the flex device (with or without autodiff).
@@ -104,6 +106,11 @@ pub fn normalize<const D: usize>(x: Tensor<D>, mean: Tensor<1>, scale: Tensor<1>
 /// The activations' entry point.
 pub fn activation<const D: usize>(x: Tensor<D>, f: Pointwise) -> Tensor<D> {
     Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::activation(x.into_dispatch(), f))
+}
+
+/// The per-channel bias's entry point.
+pub fn add_bias<const D: usize>(x: Tensor<D>, bias: Tensor<1>) -> Tensor<D> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::add_bias(x.into_dispatch(), bias.into_dispatch()))
 }
 
 /// A `[batch, channels, ...]` tensor's runs and which of them share statistics.
@@ -177,6 +184,11 @@ impl FlexKernels for Flex {
     fn activation(x: FlexTensor, f: Pointwise) -> FlexTensor {
         let shape = x.layout().shape().clone();
         tensor(pointwise::forward(f, slice(&values(&x))), shape)
+    }
+
+    fn add_bias(x: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        let (shape, norm) = (x.layout().shape().clone(), norm_of(&x, Statistics::PerChannel));
+        tensor(norm::add_bias(&norm, slice(&values(&x)), slice(&values(&bias))), shape)
     }
 }
 
@@ -288,6 +300,14 @@ impl<C: CheckpointStrategy> FlexKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(Flex::activation(x.into_primitive(), f)),
         }
     }
+
+    fn add_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        let norm = norm_of(x.primitive(), Statistics::PerChannel);
+        match BiasBackward.prepare::<C>([x.node(), bias.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(norm, Flex::add_bias(x.into_primitive(), bias.into_primitive())),
+            OpsKind::UnTracked(prep) => prep.finish(Flex::add_bias(x.into_primitive(), bias.into_primitive())),
+        }
+    }
 }
 
 /// What the normalisations' backward pass needs besides its input.
@@ -361,6 +381,28 @@ impl Backward<Flex, 1> for ActivationBackward {
         if let Some(node) = node_x {
             let shape = dy.layout().shape().clone();
             grads.register::<Flex>(node.id, tensor(pointwise::backward(&ops.state, slice(&dy)), shape));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct BiasBackward;
+
+impl Backward<Flex, 2> for BiasBackward {
+    /// The input's runs, whose channels the bias's gradient sums over.
+    type State = Norm;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_bias] = ops.parents;
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        if let Some(node) = node_bias {
+            grads.register::<Flex>(
+                node.id,
+                tensor(norm::channel_sums(&ops.state, slice(&dy)), [ops.state.channels].into()),
+            );
+        }
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, dy);
         }
     }
 }

@@ -250,10 +250,11 @@ fn transposed_geometry(x: [usize; 4], w: [usize; 4], options: &ConvTransposeOpti
     (options.groups == 1 && c == wc && fits).then_some(geometry)
 }
 
-/// `y` plus a per-channel bias.
+/// `y` plus a per-channel bias, on the threads.
 #[cfg(feature = "flex")]
 fn with_bias(y: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
     match bias {
+        Some(bias) if extension::applies(&bias) => extension::add_bias(y, bias),
         Some(bias) => {
             let channels = bias.dims()[0];
             y + bias.reshape([1, channels, 1, 1])

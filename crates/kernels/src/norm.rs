@@ -1,7 +1,7 @@
 //! Batch normalisation in training (Ioffe & Szegedy 2015, "Batch normalization: accelerating
 //! deep network training by reducing internal covariate shift") and group normalisation (Wu & He
 //! 2018, "Group normalization"), forward and backward, plus the per-channel affine map of batch
-//! normalisation in inference.
+//! normalisation in inference and a convolution's per-channel bias.
 //!
 //! burn's generic versions (which flex keeps) compose about a dozen tensor operations, two of them
 //! transposing copies of the whole activation. Here each set of values that shares statistics
@@ -180,6 +180,26 @@ fn normalize_runs(norm: &Norm, x: &[f32], affine: impl Fn(usize) -> (f32, f32, f
     })
 }
 
+/// `x + bias`, one bias per channel: a convolution's bias, which burn-flex adds (and sums back,
+/// for its gradient) on the calling thread alone.
+pub fn add_bias(norm: &Norm, x: &[f32], bias: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), norm.len(), "input does not match {norm:?}");
+    assert_eq!(bias.len(), norm.channels, "one bias per channel");
+    by_run(norm, |r| {
+        let b = bias[r % norm.channels];
+        norm.run(x, r).iter().map(move |&v| v + b)
+    })
+}
+
+/// `Σ dy` per channel, over the batch and the positions: the gradient of [`add_bias`]'s bias.
+pub fn channel_sums(norm: &Norm, dy: &[f32]) -> Vec<f32> {
+    assert_eq!(dy.len(), norm.len(), "gradient does not match {norm:?}");
+    let channels = Norm { over: Statistics::PerChannel, ..*norm };
+    per_set(&channels, |c| {
+        channels.runs_of(c).map(|r| lane_sum(channels.run(dy, r), channels.run(dy, r), |g, _| g)).sum::<f64>() as f32
+    })
+}
+
 /// Gradients with respect to `x`, `gamma` and `beta` of [`forward`], given the gradient `dy` of
 /// its output and the statistics it returned. With `x̂ = (x - mean) / σ` and `g = gamma · dy`,
 /// per set: `dx = (g - mean(g) - x̂ · mean(g · x̂)) / σ`; per channel: `dgamma = Σ dy · x̂`,
@@ -306,6 +326,29 @@ mod tests {
         check(2, 4, 7, Statistics::PerGroup(4), 0.0);
         check(8, 16, 300, Statistics::PerGroup(8), 0.0);
         check(2, 4, 64, Statistics::PerGroup(2), 100.0);
+    }
+
+    #[test]
+    fn bias_is_added_and_summed_per_channel() {
+        // Serial (small) and parallel (large) paths; a group norm's `Norm` sums per channel too.
+        for (batch, channels, inner, over) in [
+            (3, 4, 5, Statistics::PerChannel),
+            (16, 8, 400, Statistics::PerChannel),
+            (2, 6, 3, Statistics::PerGroup(3)),
+        ] {
+            let norm = Norm { batch, channels, inner, over };
+            let x: Vec<f32> = (0..norm.len()).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+            let bias: Vec<f32> = (0..channels).map(|c| c as f32 * 0.5 - 1.0).collect();
+            let channel = |i: usize| (i / inner) % channels;
+            let want: Vec<f32> = x.iter().enumerate().map(|(i, &v)| v + bias[channel(i)]).collect();
+            assert_eq!(add_bias(&norm, &x, &bias), want, "{norm:?}");
+            let mut sums = vec![0.0f64; channels];
+            for (i, &v) in x.iter().enumerate() {
+                sums[channel(i)] += f64::from(v);
+            }
+            let got = channel_sums(&norm, &x);
+            assert!(got.iter().zip(&sums).all(|(&g, &w)| (f64::from(g) - w).abs() < 1e-6), "{norm:?}: {got:?}");
+        }
     }
 
     #[test]

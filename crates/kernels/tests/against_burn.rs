@@ -49,6 +49,8 @@ fn matches_burn_on_the_models_shapes() {
     check([3, 16, 16, 16], [16, 16, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), false);
     check([3, 16, 16, 16], [32, 16, 3, 3], ConvOptions::new([2, 2], [1, 1], [1, 1], 1), false);
     check([3, 16, 16, 16], [32, 16, 1, 1], ConvOptions::new([2, 2], [0, 0], [1, 1], 1), false);
+    // The UNet's 3x3 with a bias, large enough that the bias is added and summed on the threads.
+    check([8, 3, 28, 28], [16, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
 }
 
 #[test]
