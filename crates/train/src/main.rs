@@ -5,5 +5,5 @@ static ALLOCATOR: train::Allocator = train::Allocator;
 
 fn main() {
     train::keep_freed_memory();
-    train::exit_on_error(train::cli::run(std::env::args_os()));
+    train::exit_on_error(train::on_pool(|| train::cli::run(std::env::args_os())));
 }
