@@ -72,8 +72,7 @@ impl ResBlock {
     /// - output: `[batch, to, h, w]`
     pub fn forward(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
         let h = kernels::conv(&self.conv1, kernels::silu(kernels::group_norm(&self.norm1, x.clone())));
-        let [batch, channels, _, _] = h.dims();
-        let h = h + self.time.forward(kernels::silu(time)).reshape([batch, channels, 1, 1]);
+        let h = kernels::add_sample_bias(h, self.time.forward(kernels::silu(time)));
         let h = kernels::conv(&self.conv2, self.dropout.forward(kernels::silu(kernels::group_norm(&self.norm2, h))));
         let shortcut = match &self.skip {
             Some(conv) => kernels::conv(conv, x),

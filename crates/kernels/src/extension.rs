@@ -52,7 +52,7 @@ pub trait FlexKernels: Backend {
     ) -> FloatTensor<Self>;
     /// An element-wise activation.
     fn activation(x: FloatTensor<Self>, f: Pointwise) -> FloatTensor<Self>;
-    /// `x + bias` for a `[batch, channels, ...]` `x` and a `[channels]` bias.
+    /// `x + bias` for a `[batch, channels, ...]` `x` and a `[channels]` or `[batch, channels]` bias.
     fn add_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
@@ -108,8 +108,8 @@ pub fn activation<const D: usize>(x: Tensor<D>, f: Pointwise) -> Tensor<D> {
     Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::activation(x.into_dispatch(), f))
 }
 
-/// The per-channel bias's entry point.
-pub fn add_bias<const D: usize>(x: Tensor<D>, bias: Tensor<1>) -> Tensor<D> {
+/// The biases' entry point.
+pub fn add_bias<const D: usize, const E: usize>(x: Tensor<D>, bias: Tensor<E>) -> Tensor<D> {
     Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::add_bias(x.into_dispatch(), bias.into_dispatch()))
 }
 
@@ -303,8 +303,11 @@ impl<C: CheckpointStrategy> FlexKernels for Autodiff<Flex, C> {
 
     fn add_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
         let norm = norm_of(x.primitive(), Statistics::PerChannel);
+        let bias_shape = bias.primitive().layout().shape().clone();
         match BiasBackward.prepare::<C>([x.node(), bias.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(norm, Flex::add_bias(x.into_primitive(), bias.into_primitive())),
+            OpsKind::Tracked(prep) => {
+                prep.finish((norm, bias_shape), Flex::add_bias(x.into_primitive(), bias.into_primitive()))
+            }
             OpsKind::UnTracked(prep) => prep.finish(Flex::add_bias(x.into_primitive(), bias.into_primitive())),
         }
     }
@@ -389,17 +392,16 @@ impl Backward<Flex, 1> for ActivationBackward {
 struct BiasBackward;
 
 impl Backward<Flex, 2> for BiasBackward {
-    /// The input's runs, whose channels the bias's gradient sums over.
-    type State = Norm;
+    /// The input's runs, and the bias's shape.
+    type State = (Norm, Shape);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_bias] = ops.parents;
         let dy = values(&grads.consume::<Flex>(&ops.node));
+        let (norm, bias_shape) = &ops.state;
         if let Some(node) = node_bias {
-            grads.register::<Flex>(
-                node.id,
-                tensor(norm::channel_sums(&ops.state, slice(&dy)), [ops.state.channels].into()),
-            );
+            let db = norm::bias_gradient(norm, slice(&dy), bias_shape.num_elements());
+            grads.register::<Flex>(node.id, tensor(db, bias_shape.clone()));
         }
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, dy);

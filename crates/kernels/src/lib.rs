@@ -159,6 +159,18 @@ pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     activation::relu(x)
 }
 
+/// `x + bias` with one bias per sample and channel, added at every position: `x` is
+/// `[batch, channels, height, width]` and `bias` `[batch, channels]` (the UNet's time embedding).
+/// One pass on the threads on flex, and its gradient one more.
+pub fn add_sample_bias(x: Tensor<4>, bias: Tensor<2>) -> Tensor<4> {
+    let [batch, channels, _, _] = x.dims();
+    #[cfg(feature = "flex")]
+    if extension::applies(&x) && extension::applies(&bias) && bias.dims() == [batch, channels] {
+        return extension::add_bias(x, bias);
+    }
+    x + bias.reshape([batch, channels, 1, 1])
+}
+
 /// `burn::tensor::activation::silu(x)`: one pass each way on flex.
 pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]

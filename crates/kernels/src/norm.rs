@@ -101,11 +101,12 @@ const PARALLEL_FROM: usize = 1 << 15;
 
 /// `f` of every set, on every thread for a large tensor.
 fn per_set<T: Send>(norm: &Norm, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
-    if norm.len() >= PARALLEL_FROM {
-        (0..norm.sets()).into_par_iter().map(f).collect()
-    } else {
-        (0..norm.sets()).map(f).collect()
-    }
+    parallel_if_large(norm, norm.sets(), f)
+}
+
+/// `f(i)` for `i` in `0..count`, on every thread when `norm`'s tensor is large.
+fn parallel_if_large<T: Send>(norm: &Norm, count: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    if norm.len() >= PARALLEL_FROM { (0..count).into_par_iter().map(f).collect() } else { (0..count).map(f).collect() }
 }
 
 /// Every run `r`'s values from `f(r)`, on every thread for a large tensor.
@@ -180,24 +181,39 @@ fn normalize_runs(norm: &Norm, x: &[f32], affine: impl Fn(usize) -> (f32, f32, f
     })
 }
 
-/// `x + bias`, one bias per channel: a convolution's bias, which burn-flex adds (and sums back,
-/// for its gradient) on the calling thread alone.
+/// `x + bias`, with one bias per channel (`channels` values) or per run (`batch · channels`):
+/// a convolution's bias, or a per-sample one such as the UNet's time embedding. burn-flex adds
+/// it, and sums it back for its gradient, on the calling thread alone.
 pub fn add_bias(norm: &Norm, x: &[f32], bias: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), norm.len(), "input does not match {norm:?}");
-    assert_eq!(bias.len(), norm.channels, "one bias per channel");
+    check_bias(norm, bias.len());
+    // Run r = n·channels + c takes bias c, or bias r: r modulo the number of biases either way.
     by_run(norm, |r| {
-        let b = bias[r % norm.channels];
+        let b = bias[r % bias.len()];
         norm.run(x, r).iter().map(move |&v| v + b)
     })
 }
 
-/// `Σ dy` per channel, over the batch and the positions: the gradient of [`add_bias`]'s bias.
-pub fn channel_sums(norm: &Norm, dy: &[f32]) -> Vec<f32> {
+/// The gradient of [`add_bias`]'s `biases` biases: `Σ dy` over the values each one was added to.
+pub fn bias_gradient(norm: &Norm, dy: &[f32], biases: usize) -> Vec<f32> {
     assert_eq!(dy.len(), norm.len(), "gradient does not match {norm:?}");
-    let channels = Norm { over: Statistics::PerChannel, ..*norm };
-    per_set(&channels, |c| {
-        channels.runs_of(c).map(|r| lane_sum(channels.run(dy, r), channels.run(dy, r), |g, _| g)).sum::<f64>() as f32
-    })
+    check_bias(norm, biases);
+    let runs =
+        parallel_if_large(norm, norm.batch * norm.channels, |r| lane_sum(norm.run(dy, r), norm.run(dy, r), |g, _| g));
+    let mut sums = vec![0.0f64; biases];
+    for (r, sum) in runs.into_iter().enumerate() {
+        sums[r % biases] += sum;
+    }
+    sums.into_iter().map(|v| v as f32).collect()
+}
+
+fn check_bias(norm: &Norm, biases: usize) {
+    assert!(
+        biases > 0 && (biases == norm.channels || biases == norm.batch * norm.channels),
+        "{biases} biases for {} samples of {} channels",
+        norm.batch,
+        norm.channels
+    );
 }
 
 /// Gradients with respect to `x`, `gamma` and `beta` of [`forward`], given the gradient `dy` of
@@ -329,26 +345,38 @@ mod tests {
     }
 
     #[test]
-    fn bias_is_added_and_summed_per_channel() {
-        // Serial (small) and parallel (large) paths; a group norm's `Norm` sums per channel too.
-        for (batch, channels, inner, over) in [
-            (3, 4, 5, Statistics::PerChannel),
-            (16, 8, 400, Statistics::PerChannel),
-            (2, 6, 3, Statistics::PerGroup(3)),
-        ] {
+    fn bias_is_added_and_summed_per_channel_or_per_run() {
+        // Serial (small) and parallel (large) paths, a bias per channel and per run; a group
+        // norm's `Norm` takes biases the same way.
+        let cases = [
+            (3, 4, 5, Statistics::PerChannel, false),
+            (16, 8, 400, Statistics::PerChannel, false),
+            (3, 4, 5, Statistics::PerChannel, true),
+            (16, 8, 400, Statistics::PerChannel, true),
+            (2, 6, 3, Statistics::PerGroup(3), false),
+        ];
+        for (batch, channels, inner, over, per_run) in cases {
             let norm = Norm { batch, channels, inner, over };
             let x: Vec<f32> = (0..norm.len()).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
-            let bias: Vec<f32> = (0..channels).map(|c| c as f32 * 0.5 - 1.0).collect();
-            let channel = |i: usize| (i / inner) % channels;
-            let want: Vec<f32> = x.iter().enumerate().map(|(i, &v)| v + bias[channel(i)]).collect();
+            let biases = if per_run { batch * channels } else { channels };
+            let bias: Vec<f32> = (0..biases).map(|c| c as f32 * 0.5 - 1.0).collect();
+            let which = |i: usize| if per_run { i / inner } else { (i / inner) % channels };
+            let want: Vec<f32> = x.iter().enumerate().map(|(i, &v)| v + bias[which(i)]).collect();
             assert_eq!(add_bias(&norm, &x, &bias), want, "{norm:?}");
-            let mut sums = vec![0.0f64; channels];
+            let mut sums = vec![0.0f64; biases];
             for (i, &v) in x.iter().enumerate() {
-                sums[channel(i)] += f64::from(v);
+                sums[which(i)] += f64::from(v);
             }
-            let got = channel_sums(&norm, &x);
+            let got = bias_gradient(&norm, &x, biases);
             assert!(got.iter().zip(&sums).all(|(&g, &w)| (f64::from(g) - w).abs() < 1e-6), "{norm:?}: {got:?}");
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "3 biases for 2 samples of 4 channels")]
+    fn biases_must_be_per_channel_or_per_run() {
+        let norm = Norm { batch: 2, channels: 4, inner: 1, over: Statistics::PerChannel };
+        add_bias(&norm, &[0.0; 8], &[0.0; 3]);
     }
 
     #[test]

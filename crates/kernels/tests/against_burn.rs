@@ -1,5 +1,5 @@
 //! `kernels::conv2d`, `kernels::conv_transpose2d`, `kernels::max_pool2d`,
-//! `kernels::batch_norm`, `kernels::group_norm`, `kernels::relu`, `kernels::silu` and `kernels::leaky_relu` on flex
+//! `kernels::batch_norm`, `kernels::group_norm`, `kernels::add_sample_bias`, `kernels::relu`, `kernels::silu` and `kernels::leaky_relu` on flex
 //! against burn's own operations:
 //! outputs and every gradient.
 
@@ -357,4 +357,24 @@ fn activations_match_burn() {
         let plain = x.clone().inner();
         assert!(relative_error(ours(plain.clone()), burns(plain)) < 1e-6, "{name} without autodiff");
     }
+}
+
+#[test]
+fn sample_bias_matches_burn() {
+    let device = Device::flex().autodiff();
+    // Large enough for the threads; the bias a strided view, as a linear layer's output may be.
+    let x: Tensor<4> = Tensor::random([8, 16, 14, 14], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let bias: Tensor<2> = Tensor::random([16, 8], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let want = x.clone() + bias.clone().transpose().reshape([8, 16, 1, 1]);
+    let dy = want.clone().detach().sin();
+    let want_grads = (want.clone() * dy.clone()).sum().backward();
+    let got = kernels::add_sample_bias(x.clone(), bias.clone().transpose());
+    let got_grads = (got.clone() * dy).sum().backward();
+    assert!(relative_error(got, want) < 1e-6);
+    assert!(relative_error(x.grad(&got_grads).unwrap(), x.grad(&want_grads).unwrap()) < 1e-6, "input gradient");
+    let db = relative_error(bias.grad(&got_grads).unwrap(), bias.grad(&want_grads).unwrap());
+    assert!(db < 1e-6, "bias gradient: {db}");
+    let plain = (x.clone().inner(), bias.clone().inner().transpose());
+    let want = plain.0.clone() + plain.1.clone().reshape([8, 16, 1, 1]);
+    assert!(relative_error(kernels::add_sample_bias(plain.0, plain.1), want) < 1e-6, "without autodiff");
 }
