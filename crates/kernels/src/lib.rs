@@ -9,8 +9,9 @@
 //! kernels with a direct backward pass (small images grouped into wide GEMMs, kernels that cover
 //! the whole input as one fully connected product, and the larger 3x3 "same" ones, forward and
 //! backward, through Winograd's F(2x2, 3x3), in `winograd`), [`max_pool2d`] through [`mod@pool`]'s loops,
-//! [`batch_norm`] and [`group_norm`] through [`mod@norm`]'s two-pass kernels, and [`relu`], [`silu`]
-//! and [`leaky_relu`] through [`mod@pointwise`]; each is registered with burn's autodiff as a backend
+//! [`batch_norm`] and [`group_norm`] through [`mod@norm`]'s two-pass kernels (which also add the
+//! convolutions' biases and [`add_sample_bias`]), and [`relu`], [`silu`] and [`leaky_relu`]
+//! through [`mod@pointwise`]; each is registered with burn's autodiff as a backend
 //! extension. Every other device, grouped convolutions, `ceil_mode` pooling and non-`f32` tensors
 //! keep burn's own operations, so model code stays the same on every backend. Models call these
 //! functions on burn's layers and options in place of the layers' `forward` (and burn's

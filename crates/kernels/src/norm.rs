@@ -1,7 +1,7 @@
 //! Batch normalisation in training (Ioffe & Szegedy 2015, "Batch normalization: accelerating
 //! deep network training by reducing internal covariate shift") and group normalisation (Wu & He
 //! 2018, "Group normalization"), forward and backward, plus the per-channel affine map of batch
-//! normalisation in inference and a convolution's per-channel bias.
+//! normalisation in inference and the biases added per channel or per sample.
 //!
 //! burn's generic versions (which flex keeps) compose about a dozen tensor operations, two of them
 //! transposing copies of the whole activation. Here each set of values that shares statistics
