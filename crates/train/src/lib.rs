@@ -74,7 +74,8 @@ pub fn keep_freed_memory() {
 /// the serial work between operations runs there too. The pool's threads get the main thread's
 /// 8 MiB of stack (std's default for other threads is 2 MiB).
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    // An error means the pool was already built (by an earlier call), which is as good.
+    // An error means the global pool already exists: built by an earlier call (with this stack),
+    // or by a parallel operation run before this one (with std's), which `main` does not do.
     let _ = rayon::ThreadPoolBuilder::new().stack_size(8 << 20).build_global();
     rayon::scope(|_| f())
 }
