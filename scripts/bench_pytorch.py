@@ -412,6 +412,15 @@ def op(name, device):
     if name == "unet-silu-fwd-bwd":
         x = torch.randn(128, 16, 28, 28, **g)
         return lambda: F.silu(x).sum().backward()
+    if name == "unet-attn-fwd-bwd":
+        qkv = torch.randn(128, 3 * 64, 49, **g)
+
+        def attention():
+            q, k, v = qkv.chunk(3, dim=1)
+            weights = torch.softmax(q.transpose(1, 2) @ k / 8.0, dim=2)
+            (weights @ v.transpose(1, 2)).transpose(1, 2).sum().backward()
+
+        return attention
     if name == "dcgan-convt-fwd-bwd":
         x, w = torch.randn(128, 128, 7, 7, **g), torch.randn(128, 64, 4, 4, **g)
         return lambda: F.conv_transpose2d(x, w, stride=2, padding=1).sum().backward()
@@ -432,7 +441,7 @@ def op(name, device):
 
 OPS = ["conv1-fwd", "conv1-fwd-bwd", "conv2-fwd", "conv2-fwd-bwd", "pool-fwd-bwd", "relu-fwd-bwd",
        "linear-fwd-bwd", "resnet-conv-fwd", "resnet-conv-fwd-bwd", "resnet-conv-fwd-bwd-input",
-       "resnet-conv-fwd-bwd-weight", "resnet-conv3-fwd-bwd", "resnet-bn-fwd-bwd", "unet-gn-fwd-bwd", "unet-silu-fwd-bwd", "dcgan-convt-fwd-bwd", "matmul-256"]  # fmt: skip
+       "resnet-conv-fwd-bwd-weight", "resnet-conv3-fwd-bwd", "resnet-bn-fwd-bwd", "unet-gn-fwd-bwd", "unet-silu-fwd-bwd", "unet-attn-fwd-bwd", "dcgan-convt-fwd-bwd", "matmul-256"]  # fmt: skip
 
 
 def cmd_ops(args):

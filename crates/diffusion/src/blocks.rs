@@ -7,7 +7,6 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
     Dropout, DropoutConfig, GroupNorm, GroupNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::activation::softmax;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -106,11 +105,7 @@ impl Attention {
         let [b, c, h, w] = x.dims();
         let qkv: Tensor<3> =
             kernels::conv(&self.qkv, kernels::group_norm(&self.norm, x.clone())).reshape([b, 3 * c, h * w]);
-        let q = qkv.clone().narrow(1, 0, c).swap_dims(1, 2); // [b, hw, c]
-        let k = qkv.clone().narrow(1, c, c); // [b, c, hw]
-        let v = qkv.narrow(1, 2 * c, c).swap_dims(1, 2); // [b, hw, c]
-        let weights = softmax(q.matmul(k).div_scalar((c as f64).sqrt()), 2);
-        let out: Tensor<4> = weights.matmul(v).swap_dims(1, 2).reshape([b, c, h, w]);
+        let out: Tensor<4> = kernels::attention(qkv).reshape([b, c, h, w]);
         x + kernels::conv(&self.proj, out)
     }
 }

@@ -1,5 +1,6 @@
 //! The kernels as a burn backend extension on flex, each with its own autodiff backward.
 
+use crate::attention::{self, Heads};
 use crate::conv::{self, Geometry};
 use crate::norm::{self, Norm, Statistics};
 use crate::pointwise::{self, Pointwise};
@@ -54,6 +55,8 @@ pub trait FlexKernels: Backend {
     fn activation(x: FloatTensor<Self>, f: Pointwise) -> FloatTensor<Self>;
     /// `x + bias` for a `[batch, channels, ...]` `x` and a `[channels]` or `[batch, channels]` bias.
     fn add_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Softmax attention of `[batch, 3 · channels, positions]` queries, keys and values.
+    fn attention(qkv: FloatTensor<Self>, heads: Heads) -> FloatTensor<Self>;
 }
 
 /// Whether a tensor is `f32` on the flex device (with or without autodiff).
@@ -111,6 +114,11 @@ pub fn activation<const D: usize>(x: Tensor<D>, f: Pointwise) -> Tensor<D> {
 /// The biases' entry point.
 pub fn add_bias<const D: usize, const E: usize>(x: Tensor<D>, bias: Tensor<E>) -> Tensor<D> {
     Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::add_bias(x.into_dispatch(), bias.into_dispatch()))
+}
+
+/// Attention's entry point: `[batch, 3 · channels, positions]` to `[batch, channels, positions]`.
+pub fn attention(qkv: Tensor<3>, heads: Heads) -> Tensor<3> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::attention(qkv.into_dispatch(), heads))
 }
 
 /// A `[batch, channels, ...]` tensor's runs and which of them share statistics.
@@ -189,6 +197,11 @@ impl FlexKernels for Flex {
     fn add_bias(x: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let (shape, norm) = (x.layout().shape().clone(), norm_of(&x, Statistics::PerChannel));
         tensor(norm::add_bias(&norm, slice(&values(&x)), slice(&values(&bias))), shape)
+    }
+
+    fn attention(qkv: FlexTensor, heads: Heads) -> FlexTensor {
+        let shape = [heads.batch, heads.channels, heads.positions];
+        tensor(attention::forward(&heads, slice(&values(&qkv))), shape.into())
     }
 }
 
@@ -311,6 +324,16 @@ impl<C: CheckpointStrategy> FlexKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(Flex::add_bias(x.into_primitive(), bias.into_primitive())),
         }
     }
+
+    fn attention(qkv: FloatTensor<Self>, heads: Heads) -> FloatTensor<Self> {
+        match AttentionBackward.prepare::<C>([qkv.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let qkv_state = prep.checkpoint(&qkv);
+                prep.finish((qkv_state, heads), Flex::attention(qkv.into_primitive(), heads))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::attention(qkv.into_primitive(), heads)),
+        }
+    }
 }
 
 /// What the normalisations' backward pass needs besides its input.
@@ -405,6 +428,26 @@ impl Backward<Flex, 2> for BiasBackward {
         }
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, dy);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl Backward<Flex, 1> for AttentionBackward {
+    /// The queries, keys and values, and the shape; the weights are computed again.
+    type State = (NodeId, Heads);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_qkv] = ops.parents;
+        let dout = values(&grads.consume::<Flex>(&ops.node));
+        let (qkv_state, heads) = ops.state;
+        let qkv: FlexTensor = checkpointer.retrieve_node_output(qkv_state);
+        if let Some(node) = node_qkv {
+            let shape = qkv.layout().shape().clone();
+            let dqkv = attention::backward(&heads, slice(&values(&qkv)), slice(&dout));
+            grads.register::<Flex>(node.id, tensor(dqkv, shape));
         }
     }
 }

@@ -10,13 +10,14 @@
 //! the whole input as one fully connected product, and the larger 3x3 "same" ones, forward and
 //! backward, through Winograd's F(2x2, 3x3), in `winograd`), [`max_pool2d`] through [`mod@pool`]'s loops,
 //! [`batch_norm`] and [`group_norm`] through [`mod@norm`]'s two-pass kernels (which also add the
-//! convolutions' biases and [`add_sample_bias`]), and [`relu`], [`silu`] and [`leaky_relu`]
-//! through [`mod@pointwise`]; each is registered with burn's autodiff as a backend
-//! extension. Every other device, grouped convolutions, `ceil_mode` pooling and non-`f32` tensors
+//! convolutions' biases and [`add_sample_bias`]), [`relu`], [`silu`] and [`leaky_relu`]
+//! through [`mod@pointwise`], and the UNet's softmax [`fn@attention`] through [`mod@attention`];
+//! each is registered with burn's autodiff as a backend extension. Every other device, grouped convolutions, `ceil_mode` pooling and non-`f32` tensors
 //! keep burn's own operations, so model code stays the same on every backend. Models call these
 //! functions on burn's layers and options in place of the layers' `forward` (and burn's
 //! activation functions).
 
+pub mod attention;
 mod batching;
 pub mod conv;
 #[cfg(feature = "flex")]
@@ -170,6 +171,33 @@ pub fn add_sample_bias(x: Tensor<4>, bias: Tensor<2>) -> Tensor<4> {
         return extension::add_bias(x, bias);
     }
     x + bias.reshape([batch, channels, 1, 1])
+}
+
+/// Single-head softmax attention over positions, in the channel-major layout a 1x1
+/// convolution gives: `qkv` is `[batch, 3 · channels, positions]` (queries, then keys, then
+/// values) and the output `[batch, channels, positions]`, `out[c, i] = Σⱼ softmax_j(qᵢ · kⱼ /
+/// √channels) · v[c, j]`. One pass per image on the threads on flex (see [`mod@attention`]);
+/// burn's operations elsewhere.
+pub fn attention(qkv: Tensor<3>) -> Tensor<3> {
+    let stacked = qkv.dims()[1];
+    assert!(stacked.is_multiple_of(3), "attention takes queries, keys and values stacked: {stacked} channels");
+    #[cfg(feature = "flex")]
+    if extension::applies(&qkv) {
+        let [batch, _, positions] = qkv.dims();
+        return extension::attention(qkv, attention::Heads { batch, channels: stacked / 3, positions });
+    }
+    composed_attention(qkv)
+}
+
+/// [`fn@attention`] composed of burn's operations (`narrow`, `matmul`, `softmax`): what devices other
+/// than flex run, and the reference the kernel is tested and timed against.
+pub fn composed_attention(qkv: Tensor<3>) -> Tensor<3> {
+    let channels = qkv.dims()[1] / 3;
+    let q = qkv.clone().narrow(1, 0, channels).swap_dims(1, 2); // [batch, positions, channels]
+    let k = qkv.clone().narrow(1, channels, channels); // [batch, channels, positions]
+    let v = qkv.narrow(1, 2 * channels, channels).swap_dims(1, 2);
+    let weights = activation::softmax(q.matmul(k).div_scalar((channels as f64).sqrt()), 2);
+    weights.matmul(v).swap_dims(1, 2)
 }
 
 /// `burn::tensor::activation::silu(x)`: one pass each way on flex.

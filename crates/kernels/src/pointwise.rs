@@ -56,7 +56,7 @@ impl Pointwise {
 /// for mathematical functions", 1989). It has no branch, so a loop over a slice vectorises; libm's
 /// `expf` is a call per value, 3.8x PyTorch's SiLU at the UNet's shape.
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     // Adding 1.5·2^23 rounds to an integer, which lands in the low bits of the mantissa.
     const SHIFT: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);

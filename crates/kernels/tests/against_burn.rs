@@ -1,5 +1,5 @@
 //! `kernels::conv2d`, `kernels::conv_transpose2d`, `kernels::max_pool2d`,
-//! `kernels::batch_norm`, `kernels::group_norm`, `kernels::add_sample_bias`, `kernels::relu`, `kernels::silu` and `kernels::leaky_relu` on flex
+//! `kernels::batch_norm`, `kernels::group_norm`, `kernels::add_sample_bias`, `kernels::relu`, `kernels::silu`, `kernels::leaky_relu` and `kernels::attention` on flex
 //! against burn's own operations:
 //! outputs and every gradient.
 
@@ -377,4 +377,25 @@ fn sample_bias_matches_burn() {
     let plain = (x.clone().inner(), bias.clone().inner().transpose());
     let want = plain.0.clone() + plain.1.clone().reshape([8, 16, 1, 1]);
     assert!(relative_error(kernels::add_sample_bias(plain.0, plain.1), want) < 1e-6, "without autodiff");
+}
+
+#[test]
+fn attention_matches_burn() {
+    let device = Device::flex().autodiff();
+    // 49 positions, as at the UNet's 7x7 level, over enough images for both threads; the
+    // input a view into a wider tensor, as a reshaped convolution output may be.
+    let wide: Tensor<3> = Tensor::random([6, 3 * 16 + 5, 49], Distribution::Normal(0.0, 2.0), &device).require_grad();
+    // Each backward pass consumes its graph, so each side takes its own view.
+    let view = || wide.clone().narrow(1, 5, 3 * 16);
+    let want = kernels::composed_attention(view());
+    let dy = want.clone().detach().sin();
+    let want_grads = (want.clone() * dy.clone()).sum().backward();
+    let got = kernels::attention(view());
+    assert_eq!(got.dims(), [6, 16, 49]);
+    let got_grads = (got.clone() * dy).sum().backward();
+    assert!(relative_error(got, want.clone()) < 1e-5, "output");
+    let d = relative_error(wide.grad(&got_grads).unwrap(), wide.grad(&want_grads).unwrap());
+    assert!(d < 1e-5, "gradient: {d}");
+    let plain = kernels::attention(view().inner());
+    assert!(relative_error(plain, want.inner()) < 1e-5, "without autodiff");
 }

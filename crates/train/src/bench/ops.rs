@@ -20,7 +20,7 @@ pub struct Op {
 }
 
 /// The operations, in the order LeNet-5 and ResNet-20 use them.
-pub const OPS: [Op; 25] = [
+pub const OPS: [Op; 27] = [
     Op { name: "conv1-fwd", what: "LeNet conv1: [64,1,28,28] * [6,1,5,5], pad 2" },
     Op { name: "conv1-fwd-bwd", what: "the same, forward and backward (weight and input gradients)" },
     Op { name: "conv2-fwd", what: "LeNet conv2: [64,6,14,14] * [16,6,5,5]" },
@@ -44,6 +44,11 @@ pub const OPS: [Op; 25] = [
     Op { name: "unet-gn-fwd-bwd-burn", what: "the same with burn's GroupNorm::forward" },
     Op { name: "unet-silu-fwd-bwd", what: "DDPM UNet: SiLU of [128,16,28,28], forward and backward" },
     Op { name: "unet-silu-fwd-bwd-burn", what: "the same with burn's silu" },
+    Op {
+        name: "unet-attn-fwd-bwd",
+        what: "DDPM UNet: softmax attention of [128,3x64,49] queries, keys and values, forward and backward",
+    },
+    Op { name: "unet-attn-fwd-bwd-burn", what: "the same composed of burn's narrow, matmul and softmax" },
     Op { name: "resnet-conv-fwd-burn", what: "ResNet-20 stage 1 forward with burn's conv2d" },
     Op { name: "resnet-conv-fwd-bwd-burn", what: "the same, forward and backward" },
     Op {
@@ -135,6 +140,11 @@ pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
             let x = normal([128, 16, 28, 28], &ad).require_grad();
             let f = if op.name.ends_with("-burn") { silu } else { kernels::silu };
             Box::new(move || drop(f(x.clone()).sum().backward()))
+        }
+        "unet-attn-fwd-bwd" | "unet-attn-fwd-bwd-burn" => {
+            let qkv = normal([128, 3 * 64, 49], &ad).require_grad();
+            let f = if op.name.ends_with("-burn") { kernels::composed_attention } else { kernels::attention };
+            Box::new(move || drop(f(qkv.clone()).sum().backward()))
         }
         "resnet-conv-fwd-burn" => conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::None, device),
         "resnet-conv-fwd-bwd-burn" => {
