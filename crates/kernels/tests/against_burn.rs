@@ -215,6 +215,7 @@ fn check_pool(x: [usize; 4], options: MaxPoolOptions<2>) {
 fn max_pool_matches_burn() {
     // LeNet-5's 2x2, AlexNet's overlapping 3x3 stride 2, ResNet's stem (3x3, stride 2, pad 1).
     check_pool([4, 6, 28, 28], MaxPoolOptions::new([2, 2]));
+    check_pool([2, 3, 9, 7], MaxPoolOptions::new([2, 2]));
     check_pool([2, 8, 27, 27], MaxPoolOptions::new([3, 3]).with_stride([2, 2]));
     check_pool([2, 4, 16, 16], MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding([1, 1]));
     // Odd sizes, uneven strides, dilation, asymmetric padding; ceil mode goes to burn.
