@@ -12,10 +12,10 @@
 //! [`batch_norm`] and [`group_norm`] through [`mod@norm`]'s two-pass kernels (which also add the
 //! convolutions' biases and [`add_sample_bias`]), [`relu`], [`silu`] and [`leaky_relu`]
 //! through [`mod@pointwise`], and the UNet's softmax [`fn@attention`] through [`mod@attention`];
-//! each is registered with burn's autodiff as a backend extension. Every other device, grouped convolutions, `ceil_mode` pooling and non-`f32` tensors
-//! keep burn's own operations, so model code stays the same on every backend. Models call these
-//! functions on burn's layers and options in place of the layers' `forward` (and burn's
-//! activation functions).
+//! each is registered with burn's autodiff as a backend extension. Every other device, grouped
+//! convolutions, `ceil_mode` pooling and non-`f32` tensors keep burn's own operations, so model
+//! code stays the same on every backend. Models call these functions on burn's layers and options
+//! in place of the layers' `forward` (and burn's activation functions).
 
 pub mod attention;
 mod batching;
