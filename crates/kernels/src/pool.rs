@@ -34,7 +34,8 @@ pub fn forward(g: &Geometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
     };
     let (rows, cols) = (taps(0, ho, h), taps(1, wo, w));
     // LeNet-5's 2x2 windows at stride 2 read four fixed offsets; the general loop's lists of rows
-    // and columns cost more than the four comparisons (12% of LeNet-5's training step).
+    // and columns cost more than the four comparisons (12% of the main thread's samples in
+    // LeNet-5's training step, under `perf`).
     let pairs = g.kernel == [2, 2] && g.stride == [2, 2] && g.padding == [(0, 0), (0, 0)] && g.dilation == [1, 1];
     y.par_chunks_mut(ho * wo).zip(at.par_chunks_mut(ho * wo)).zip(x.par_chunks(h * w)).for_each(|((y, at), plane)| {
         for (oh, rows) in rows.iter().enumerate() {
