@@ -44,6 +44,25 @@ fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
 
+/// `dst.copy_from_slice(src)` in fixed steps of 8 values, which compile to vector moves: short
+/// rows (8–32 values in Winograd's transforms, 10 in LeNet's im2col), for which `copy_from_slice`
+/// calls `memcpy`.
+#[inline(always)]
+pub(crate) fn copy_short(dst: &mut [f32], src: &[f32]) {
+    assert_eq!(dst.len(), src.len(), "copy between slices of different lengths");
+    let n = dst.len();
+    if n < 8 {
+        dst.copy_from_slice(src);
+        return;
+    }
+    for (d, s) in dst.as_chunks_mut::<8>().0.iter_mut().zip(src.as_chunks::<8>().0) {
+        *d = *s;
+    }
+    // The last 8 values again, overlapping, rather than a loop the compiler makes a call of.
+    let last: &mut [f32; 8] = (&mut dst[n - 8..]).try_into().expect("8 values");
+    *last = src[n - 8..].try_into().expect("8 values");
+}
+
 /// `layer.forward(x)`, through [`conv2d`]: the same result, faster on flex.
 pub fn conv(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let padding = match layer.padding {

@@ -66,6 +66,10 @@ fn matches_burn_on_odd_geometry() {
     check([2, 5, 4, 4], [3, 5, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1), false);
     check([2, 3, 16, 16], [4, 3, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1), true);
     check([3, 2, 6, 3], [2, 2, 5, 5], ConvOptions::new([1, 1], [2, 2], [1, 1], 1), true);
+    // Unpadded at stride 1 (LeNet-5's conv2 path), with output rows shorter than a vector and
+    // longer than one.
+    check([2, 3, 7, 9], [4, 3, 2, 4], ConvOptions::new([1, 1], [0, 0], [1, 1], 1), true);
+    check([3, 2, 9, 21], [3, 2, 3, 5], ConvOptions::new([1, 1], [0, 0], [1, 1], 1), true);
     // 1x1 and 2x2 images (a deep stage of a small input), where whole rows read padding.
     check([2, 3, 1, 1], [4, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
     check([2, 3, 2, 2], [4, 3, 5, 5], ConvOptions::new([1, 1], [2, 2], [1, 1], 1), true);

@@ -1,7 +1,7 @@
 //! Unfolding an image into its column matrix (im2col) and folding one back (col2im).
 
 use super::Geometry;
-use crate::vectorized;
+use crate::{copy_short, vectorized};
 use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -205,6 +205,11 @@ impl Geometry {
             );
             return;
         }
+        if self.is_unpadded_unit() {
+            return self.for_each_unpadded_run(count, width, |entries, values| {
+                copy_short(&mut cols[entries], &images[values])
+            });
+        }
         // Padding is rare next to the interior, so zero everything once and copy the interior.
         cols.fill(0.0);
         let (wo, w, stride) = (self.output()[1], self.input[1], self.stride[1]);
@@ -214,7 +219,7 @@ impl Geometry {
                 let dst = &mut cols[row * width + n * positions + oh * wo..][..wo];
                 let first = self.input_column(valid.start, j);
                 if stride == 1 {
-                    dst[valid.clone()].copy_from_slice(&src[first..first + valid.len()]);
+                    copy_short(&mut dst[valid.clone()], &src[first..first + valid.len()]);
                 } else {
                     for (d, s) in dst[valid].iter_mut().zip(src[first..].iter().step_by(stride)) {
                         *d = *s;
@@ -260,6 +265,13 @@ impl Geometry {
             return;
         }
         images.fill(0.0);
+        if self.is_unpadded_unit() {
+            return self.for_each_unpadded_run(count, width, |entries, values| {
+                for (d, s) in images[values].iter_mut().zip(&cols[entries]) {
+                    *d += *s;
+                }
+            });
+        }
         let (wo, w, stride) = (self.output()[1], self.input[1], self.stride[1]);
         for (n, image) in images.chunks_mut(self.image_len()).enumerate() {
             self.for_each_row(|row, at, oh, j, valid| {
@@ -276,6 +288,35 @@ impl Geometry {
                     }
                 }
             });
+        }
+    }
+
+    /// Whether the convolution reads no padding, at stride and dilation 1, as LeNet-5's conv2:
+    /// every output row of a column-matrix row is one run of the image, copied whole.
+    fn is_unpadded_unit(&self) -> bool {
+        self.padding == [(0, 0), (0, 0)] && self.stride == [1, 1] && self.dilation == [1, 1]
+    }
+
+    /// Calls `f(entries, values)` for every output row of every column-matrix row of a group of
+    /// `images` images (rows `width` values long) of an [`Geometry::is_unpadded_unit`]
+    /// convolution: the row's entries and the run of image values they read. A plain loop: the
+    /// general one's per-row bookkeeping cost more than copying LeNet's 10-value runs.
+    #[inline(always)]
+    fn for_each_unpadded_run(&self, images: usize, width: usize, mut f: impl FnMut(Range<usize>, Range<usize>)) {
+        let ([h, w], [kh, kw], [ho, wo]) = (self.input, self.kernel, self.output());
+        for n in 0..images {
+            for c in 0..self.in_channels {
+                let plane = (n * self.in_channels + c) * h * w;
+                for i in 0..kh {
+                    for j in 0..kw {
+                        let row = ((c * kh + i) * kw + j) * width + n * ho * wo;
+                        for oh in 0..ho {
+                            let at = plane + (oh + i) * w + j;
+                            f(row + oh * wo..row + (oh + 1) * wo, at..at + wo);
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 //! row-major order, so that each point is a row of its GEMM.
 
 use super::POINTS;
+use crate::copy_short;
 
 /// A plane, zero-padded by one pixel, as eight `[th + 1, tw]` arrays (`th`, `tw`: tile rows and
 /// columns): for each parity of the padded row and each of the four columns a tile reads,
@@ -52,12 +53,12 @@ pub(super) fn transform_input(
                 (None, _) => dst.fill(0.0),
                 (Some((_, odd)), 0) => {
                     dst[0] = 0.0;
-                    copy(&mut dst[1..], &odd[..tw - 1]);
+                    copy_short(&mut dst[1..], &odd[..tw - 1]);
                 }
-                (Some((even, _)), 1) => copy(dst, even),
-                (Some((_, odd)), 2) => copy(dst, odd),
+                (Some((even, _)), 1) => copy_short(dst, even),
+                (Some((_, odd)), 2) => copy_short(dst, odd),
                 (Some((even, _)), _) => {
-                    copy(&mut dst[..tw - 1], &even[1..]);
+                    copy_short(&mut dst[..tw - 1], &even[1..]);
                     dst[tw - 1] = 0.0;
                 }
             }
@@ -82,7 +83,7 @@ fn even_rows<'a>(plane: &'a [f32], [h, w]: [usize; 2], widened: &'a mut Vec<f32>
     }
     widened.resize(h * (w + 1), 0.0);
     for (dst, src) in widened.chunks_exact_mut(w + 1).zip(plane.chunks_exact(w)) {
-        copy(&mut dst[..w], src);
+        copy_short(&mut dst[..w], src);
         dst[w] = 0.0;
     }
     widened
@@ -130,7 +131,7 @@ pub(super) fn transform_output(
         interleave(rows, left, right);
         for (ti, row) in rows.chunks_exact(2 * tw).enumerate() {
             if let Some(dst) = plane.get_mut((2 * ti + first) * w..).and_then(|rest| rest.get_mut(..w)) {
-                copy(dst, &row[..w]);
+                copy_short(dst, &row[..w]);
             }
         }
     }
@@ -154,7 +155,7 @@ pub(super) fn transform_output_gradient(
         for (ti, row) in rows.chunks_exact_mut(2 * tw).enumerate() {
             match plane.get((2 * ti + first) * w..).and_then(|rest| rest.get(..w)) {
                 Some(src) => {
-                    copy(&mut row[..w], src);
+                    copy_short(&mut row[..w], src);
                     row[w..].fill(0.0);
                 }
                 None => row.fill(0.0),
@@ -202,24 +203,6 @@ fn split_scratch(scratch: &mut Vec<f32>, tiles: usize) -> [&mut [f32]; 5] {
     let mut corners = corners.chunks_exact_mut(tiles);
     let mut next = || corners.next().expect("four corners");
     [next(), next(), next(), next(), rows]
-}
-
-/// `dst.copy_from_slice(src)` in fixed steps of 8 values, which compile to vector moves: the
-/// rows copied here are 8–32 values long, and `copy_from_slice` called `memcpy` for each.
-#[inline(always)]
-fn copy(dst: &mut [f32], src: &[f32]) {
-    assert_eq!(dst.len(), src.len(), "copy between slices of different lengths");
-    let n = dst.len();
-    if n < 8 {
-        dst.copy_from_slice(src);
-        return;
-    }
-    for (d, s) in dst.as_chunks_mut::<8>().0.iter_mut().zip(src.as_chunks::<8>().0) {
-        *d = *s;
-    }
-    // The last 8 values again, overlapping, rather than a loop the compiler makes a call of.
-    let last: &mut [f32; 8] = (&mut dst[n - 8..]).try_into().expect("8 values");
-    *last = src[n - 8..].try_into().expect("8 values");
 }
 
 /// `even[i] = src[2i]` and `odd[i] = src[2i + 1]`: a plain loop, which the compiler vectorises
