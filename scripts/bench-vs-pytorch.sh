@@ -95,6 +95,6 @@ fi
 # against 413 GFLOP/s), and a percentage of that would flatter every row.
 peak=$(grep -h 'fp32 matmul' "$out/peak.txt" "$out/rikai.log" | awk '{ v = $(NF - 1) + 0 } v > m { m = v } END { print m }')
 echo "machine peak $peak (the fastest fp32 product measured, PyTorch's or rikai's)" >>"$out/peak.txt"
-echo "== side by side (ratio = rikai / PyTorch; % peak = rikai's training GFLOP/s over the machine's fp32 matmul peak, the fastest product PyTorch or rikai measured: $peak GFLOP/s)"
+echo "== side by side (ratio = rikai / PyTorch; % peak = rikai's training GFLOP/s over the machine's fp32 matmul peak, the fastest product PyTorch or rikai measured: $peak GFLOP/s; % run peak = the median over the rounds of each round's GFLOP/s over the peak its own bench run measured just before it)"
 "$PYTHON" scripts/bench_pytorch.py compare "$out/rikai.csv" "$out/pytorch.csv" --peak "$peak" | tee "$out/table.txt"
 echo "files in $out/"

@@ -482,7 +482,8 @@ def cmd_compare(args):
     ours, theirs = read_rows(args.rikai), read_rows(args.pytorch)
     flops = {r["model"]: float(r["train_flops_per_image"]) for r in theirs}
     header = (f"{'model':<16} {'params':>10} {'rikai':>7} {'train img/s':>12} {'pytorch':>12} {'ratio':>6}"
-              f" {'infer img/s':>12} {'pytorch':>12} {'ratio':>6} {'GFLOP/s':>8} {'pytorch':>8} {'% peak':>7}")  # fmt: skip
+              f" {'infer img/s':>12} {'pytorch':>12} {'ratio':>6} {'GFLOP/s':>8} {'pytorch':>8} {'% peak':>7}"
+              f" {'% run peak':>10}")  # fmt: skip
     rounds = max((sum(t["model"] == r["model"] for t in theirs) for r in theirs), default=1)
     print(header + (f" {'train ratio range':>18} ({rounds} rounds)" if rounds > 1 else ""))
     keys = list(dict.fromkeys((r["model"], r["backend"]) for r in ours))
@@ -503,10 +504,15 @@ def cmd_compare(args):
         i_ours, i_them = statistics.median(infer_ours), statistics.median(infer_them)
         g_ours, g_them = t_ours * flops[model] / 1e9, t_them * flops[model] / 1e9
         peak = f"{100 * g_ours / args.peak:6.1f}%" if args.peak else "      -"
+        # Each round's GFLOP/s over the matmul peak its own bench run measured just before it
+        # (older CSV files lack the column): the machine's speed at that moment.
+        run_peaks = column(mine, "matmul_gflops") if "matmul_gflops" in mine[0] else []
+        shares = [100 * t * flops[model] / 1e9 / p for t, p in zip(train_ours, run_peaks)]
+        run_peak = f"{statistics.median(shares):9.1f}%" if shares else f"{'-':>10}"
         spread = f" {min(train_ratios):>8.2f} – {max(train_ratios):<7.2f}" if rounds > 1 else ""
         print(f"{model:<16} {int(mine[0]['params']):>10} {backend:>7} {t_ours:>12.0f} {t_them:>12.0f}"
               f" {statistics.median(train_ratios):>6.2f} {i_ours:>12.0f} {i_them:>12.0f}"
-              f" {statistics.median(infer_ratios):>6.2f} {g_ours:>8.1f} {g_them:>8.1f} {peak}{spread}")  # fmt: skip
+              f" {statistics.median(infer_ratios):>6.2f} {g_ours:>8.1f} {g_them:>8.1f} {peak} {run_peak}{spread}")  # fmt: skip
 
 
 def main():

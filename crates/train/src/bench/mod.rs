@@ -69,6 +69,10 @@ pub struct Row {
     pub train: f64,
     /// Inference images per second (forward only), when measured.
     pub infer: Option<f64>,
+    /// The backend's fp32 matmul GFLOP/s, measured in the same run just before the rows: this
+    /// machine's speed drifts by a fifth over minutes, so a share of the peak is fairest against
+    /// the peak of the same moment.
+    pub peak: f64,
 }
 
 /// How long to measure.
@@ -181,7 +185,14 @@ where
             } else {
                 Some(throughput(|| workload.infer_step(), &device, spec.batch, timing)?)
             };
-            let row = Row { backend: backend.clone(), spec: (*spec).clone(), params: workload.params(), train, infer };
+            let row = Row {
+                backend: backend.clone(),
+                spec: (*spec).clone(),
+                params: workload.params(),
+                train,
+                infer,
+                peak: gflops,
+            };
             println!("{}", format_row(&row));
             rows.push(row);
         }
@@ -248,15 +259,16 @@ pub fn table(rows: &[Row]) -> String {
 
 /// The rows as CSV, one line per (backend, model).
 pub fn csv(rows: &[Row]) -> String {
-    let mut out =
-        String::from("impl,backend,model,batch,input,optimizer,params,train_images_per_s,infer_images_per_s\n");
+    let mut out = String::from(
+        "impl,backend,model,batch,input,optimizer,params,train_images_per_s,infer_images_per_s,matmul_gflops\n",
+    );
     for r in rows {
         let [c, h, w] = r.spec.input;
         let infer = r.infer.map_or(String::new(), |v| format!("{v:.1}"));
         let _ = writeln!(
             out,
-            "rikai,{},{},{},{c}x{h}x{w},{},{},{:.1},{infer}",
-            r.backend, r.spec.name, r.spec.batch, r.spec.optimizer, r.params, r.train
+            "rikai,{},{},{},{c}x{h}x{w},{},{},{:.1},{infer},{:.1}",
+            r.backend, r.spec.name, r.spec.batch, r.spec.optimizer, r.params, r.train, r.peak
         );
     }
     out
@@ -294,6 +306,10 @@ mod tests {
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[1].starts_with("rikai,flex,lenet5-b64,64,1x28x28,adam,61706,"), "{}", lines[1]);
         assert!(lines[2].starts_with("rikai,flex,dcgan,128,1x28x28,adam,898370,"), "{}", lines[2]);
+        assert!(lines[0].ends_with(",matmul_gflops"), "{}", lines[0]);
+        // Every row carries the backend's matmul peak of the same run.
+        let peaks: Vec<f64> = lines[1..].iter().map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
+        assert!(peaks[0] > 0.0 && peaks[0] == peaks[1], "{peaks:?}");
         let err = run(["bench", "--only", "vgg"]).unwrap_err().to_string();
         assert_eq!(err, "--only vgg: no such row (see bench --list)");
     }
