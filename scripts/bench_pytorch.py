@@ -427,6 +427,9 @@ def op(name, device):
     if name == "pool-fwd-bwd":
         x = torch.randn(64, 6, 28, 28, **g)
         return lambda: F.max_pool2d(x, 2).sum().backward()
+    if name == "alexnet-pool-fwd-bwd":
+        x = torch.randn(128, 64, 32, 32, **g)
+        return lambda: F.max_pool2d(x, 3, 2, padding=1).sum().backward()
     if name == "relu-fwd-bwd":
         x = torch.randn(64, 6, 28, 28, **g)
         return lambda: F.relu(x).sum().backward()
@@ -439,7 +442,7 @@ def op(name, device):
     raise ValueError(name)
 
 
-OPS = ["conv1-fwd", "conv1-fwd-bwd", "conv2-fwd", "conv2-fwd-bwd", "pool-fwd-bwd", "relu-fwd-bwd",
+OPS = ["conv1-fwd", "conv1-fwd-bwd", "conv2-fwd", "conv2-fwd-bwd", "pool-fwd-bwd", "alexnet-pool-fwd-bwd", "relu-fwd-bwd",
        "linear-fwd-bwd", "resnet-conv-fwd", "resnet-conv-fwd-bwd", "resnet-conv-fwd-bwd-input",
        "resnet-conv-fwd-bwd-weight", "resnet-conv3-fwd-bwd", "resnet-bn-fwd-bwd", "unet-gn-fwd-bwd", "unet-silu-fwd-bwd", "unet-attn-fwd-bwd", "dcgan-convt-fwd-bwd", "matmul-256"]  # fmt: skip
 

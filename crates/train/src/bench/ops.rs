@@ -20,13 +20,18 @@ pub struct Op {
 }
 
 /// The operations, in the order LeNet-5 and ResNet-20 use them.
-pub const OPS: [Op; 27] = [
+pub const OPS: [Op; 29] = [
     Op { name: "conv1-fwd", what: "LeNet conv1: [64,1,28,28] * [6,1,5,5], pad 2" },
     Op { name: "conv1-fwd-bwd", what: "the same, forward and backward (weight and input gradients)" },
     Op { name: "conv2-fwd", what: "LeNet conv2: [64,6,14,14] * [16,6,5,5]" },
     Op { name: "conv2-fwd-bwd", what: "the same, forward and backward" },
     Op { name: "pool-fwd-bwd", what: "2x2 max pool of [64,6,28,28], forward and backward" },
     Op { name: "pool-fwd-bwd-burn", what: "the same with burn's max_pool2d" },
+    Op {
+        name: "alexnet-pool-fwd-bwd",
+        what: "AlexNet: 3x3 max pool, stride 2, pad 1, of [128,64,32,32], forward and backward",
+    },
+    Op { name: "alexnet-pool-fwd-bwd-burn", what: "the same with burn's max_pool2d" },
     Op { name: "relu-fwd-bwd", what: "ReLU of [64,6,28,28], forward and backward" },
     Op { name: "relu-fwd-bwd-burn", what: "the same with burn's relu" },
     Op { name: "linear-fwd-bwd", what: "LeNet fc1: [64,400] x [400,120] + bias, forward and backward" },
@@ -156,6 +161,12 @@ pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
             let x = normal([64, 6, 28, 28], &ad).require_grad();
             let pool = if op.name.ends_with("-burn") { module::max_pool2d } else { kernels::max_pool2d };
             Box::new(move || drop(pool(x.clone(), MaxPoolOptions::new([2, 2])).sum().backward()))
+        }
+        "alexnet-pool-fwd-bwd" | "alexnet-pool-fwd-bwd-burn" => {
+            let x = normal([128, 64, 32, 32], &ad).require_grad();
+            let pool = if op.name.ends_with("-burn") { module::max_pool2d } else { kernels::max_pool2d };
+            let options = MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding([1, 1]);
+            Box::new(move || drop(pool(x.clone(), options.clone()).sum().backward()))
         }
         "relu-fwd-bwd" | "relu-fwd-bwd-burn" => {
             let x = normal([64, 6, 28, 28], &ad).require_grad();
