@@ -13,8 +13,9 @@ const NO_INPUT: u32 = u32::MAX;
 
 /// The maxima of every window and, per output, the offset of its maximum in its input plane:
 /// the first in row-major order on ties, NaN skipped, and [`NO_INPUT`] where the window holds
-/// no number (only padding or NaN; its maximum is then -inf). `g` describes one plane (`in_channels` and `out_channels` 1) and its
-/// `batch` is the number of planes, batch times channels.
+/// no number (only padding or NaN; its maximum is then -inf). `g` describes one plane
+/// (`in_channels` and `out_channels` 1) and its `batch` is the number of planes, batch times
+/// channels.
 pub fn forward(g: &Geometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
     let [h, w] = g.input;
     let [ho, wo] = g.output();
@@ -103,9 +104,9 @@ impl Columns {
 }
 
 /// 2x2 windows at stride 2 over a plane `w` wide, as LeNet-5 pools, a row of outputs at a time,
-/// with fixed offsets and selects. The general loop, with its lists of offsets, made pooling 13%
-/// of LeNet-5's one-thread training step at batch 256 (`perf`); this took the `pool-fwd-bwd`
-/// row from about 200 to 80–90 µs.
+/// with fixed offsets and selects. A loop over each window's offsets made pooling 13% of
+/// LeNet-5's one-thread training step at batch 256 (`perf`); this took the `pool-fwd-bwd` row
+/// from about 200 to 80–90 µs.
 #[inline(always)]
 fn pairs_of_rows(plane: &[f32], w: usize, y: &mut [f32], at: &mut [u32], wo: usize) {
     let outputs = y.chunks_exact_mut(wo).zip(at.chunks_exact_mut(wo));
