@@ -69,9 +69,9 @@ pub struct Row {
     pub train: f64,
     /// Inference images per second (forward only), when measured.
     pub infer: Option<f64>,
-    /// The backend's fp32 matmul GFLOP/s, measured in the same run just before the rows: this
-    /// machine's speed drifts by a fifth over minutes, so a share of the peak is fairest against
-    /// the peak of the same moment.
+    /// The backend's fp32 matmul GFLOP/s, measured in the same run just before the rows: a
+    /// shared machine's speed drifts over minutes (this project's by a fifth), so a share of the
+    /// peak is fairest against the peak of the same moment.
     pub peak: f64,
 }
 
