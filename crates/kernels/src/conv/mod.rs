@@ -105,6 +105,12 @@ impl Geometry {
         let end = if len + pad > offset { (len + pad - offset).div_ceil(stride) } else { 0 };
         first.min(out_len)..end.min(out_len).max(first.min(out_len))
     }
+
+    /// The input position along dimension `d` that output position `o` reads at kernel tap
+    /// `tap`, `o·stride + tap·dilation - pad`; `o` must lie in [`Geometry::valid`]'s range.
+    pub(crate) fn input_at(&self, d: usize, o: usize, tap: usize) -> usize {
+        o * self.stride[d] + tap * self.dilation[d] - self.padding[d].0
+    }
 }
 
 /// `y = conv(x, w)` without bias: `x` is `[N, C, H, W]`, `w` is `[O, C, KH, KW]`, and the result

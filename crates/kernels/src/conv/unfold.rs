@@ -35,15 +35,9 @@ impl Geometry {
         let [h, w] = self.input;
         self.for_each_tap(|row, c, i, j, rows, cols| {
             for oh in rows {
-                let ih = oh * self.stride[0] + i * self.dilation[0] - self.padding[0].0;
-                f(row, (c * h + ih) * w, oh, j, cols.clone());
+                f(row, (c * h + self.input_at(0, oh, i)) * w, oh, j, cols.clone());
             }
         });
-    }
-
-    /// The input column that output column `ow` reads at kernel column `j` (inside `valid`).
-    fn input_column(&self, ow: usize, j: usize) -> usize {
-        ow * self.stride[1] + j * self.dilation[1] - self.padding[1].0
     }
 
     /// Whether each column-matrix row is a shifted copy of one stride phase of its channel:
@@ -217,7 +211,7 @@ impl Geometry {
             self.for_each_row(|row, at, oh, j, valid| {
                 let src = &image[at..at + w];
                 let dst = &mut cols[row * width + n * positions + oh * wo..][..wo];
-                let first = self.input_column(valid.start, j);
+                let first = self.input_at(1, valid.start, j);
                 if stride == 1 {
                     copy_short(&mut dst[valid.clone()], &src[first..first + valid.len()]);
                 } else {
@@ -276,7 +270,7 @@ impl Geometry {
         for (n, image) in images.chunks_mut(self.image_len()).enumerate() {
             self.for_each_row(|row, at, oh, j, valid| {
                 let src = &cols[row * width + n * positions + oh * wo..][..wo];
-                let first = self.input_column(valid.start, j);
+                let first = self.input_at(1, valid.start, j);
                 let dst = &mut image[at..at + w];
                 if stride == 1 {
                     for (d, s) in dst[first..first + valid.len()].iter_mut().zip(&src[valid]) {
