@@ -31,6 +31,13 @@ pub struct Conv {
 pub trait FlexKernels: Backend {
     /// Convolution or transposed convolution without bias, one group.
     fn im2col_conv(x: FloatTensor<Self>, weight: FloatTensor<Self>, conv: Conv) -> FloatTensor<Self>;
+    /// The same with a `[out_channels]` bias, added as each piece of the output is written.
+    fn im2col_conv_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        conv: Conv,
+    ) -> FloatTensor<Self>;
     /// Max pooling of every plane; `plane.batch` is batch times channels.
     fn planes_max_pool(x: FloatTensor<Self>, plane: Geometry) -> FloatTensor<Self>;
     /// Batch or group normalisation with statistics of the values themselves: the output, and
@@ -69,6 +76,16 @@ pub fn run(x: Tensor<4>, weight: Tensor<4>, conv: Conv) -> Tensor<4> {
     Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::im2col_conv(
         x.into_dispatch(),
         weight.into_dispatch(),
+        conv,
+    ))
+}
+
+/// The entry point of the convolutions with a bias.
+pub fn run_with_bias(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, conv: Conv) -> Tensor<4> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as FlexKernels>::im2col_conv_bias(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
         conv,
     ))
 }
@@ -148,18 +165,27 @@ fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
+/// `conv` of `x` by `weight`, plus `bias` if given.
+fn convolution(x: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>, conv: &Conv) -> FlexTensor {
+    let g = &conv.geometry;
+    let (x, weight, bias) = (values(x), values(weight), bias.map(values));
+    let (x, weight, bias) = (slice(&x), slice(&weight), bias.as_ref().map(slice));
+    let [ho, wo] = g.output();
+    if conv.transposed {
+        let shape = [g.batch, g.in_channels, g.input[0], g.input[1]];
+        tensor(conv::transposed_forward(g, x, weight, bias), shape.into())
+    } else {
+        tensor(conv::forward(g, x, weight, bias), [g.batch, g.out_channels, ho, wo].into())
+    }
+}
+
 impl FlexKernels for Flex {
     fn im2col_conv(x: FlexTensor, weight: FlexTensor, conv: Conv) -> FlexTensor {
-        let g = &conv.geometry;
-        let (x, weight) = (values(&x), values(&weight));
-        let (x, weight) = (slice(&x), slice(&weight));
-        let [ho, wo] = g.output();
-        if conv.transposed {
-            let shape = [g.batch, g.in_channels, g.input[0], g.input[1]];
-            tensor(conv::transposed_forward(g, x, weight), shape.into())
-        } else {
-            tensor(conv::forward(g, x, weight), [g.batch, g.out_channels, ho, wo].into())
-        }
+        convolution(&x, &weight, None, &conv)
+    }
+
+    fn im2col_conv_bias(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, conv: Conv) -> FlexTensor {
+        convolution(&x, &weight, Some(&bias), &conv)
     }
 
     fn planes_max_pool(x: FlexTensor, plane: Geometry) -> FlexTensor {
@@ -212,22 +238,52 @@ impl Backward<Flex, 2> for ConvBackward {
     type State = (NodeId, NodeId, Conv);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_weight] = ops.parents;
         let dy = values(&grads.consume::<Flex>(&ops.node));
-        let (x_state, weight_state, conv) = ops.state;
-        let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
-        let weight: FlexTensor = checkpointer.retrieve_node_output(weight_state);
-        let (x_shape, weight_shape) = (x.layout().shape().clone(), weight.layout().shape().clone());
-        let (x, weight) = (values(&x), values(&weight));
-        let gradients = if conv.transposed { conv::transposed_backward } else { conv::backward };
-        let (dx, dw) =
-            gradients(&conv.geometry, slice(&x), slice(&weight), slice(&dy), node_x.is_some(), node_weight.is_some());
-        if let (Some(node), Some(dx)) = (node_x, dx) {
-            grads.register::<Flex>(node.id, tensor(dx, x_shape));
+        let [x, weight] = ops.parents.map(|node| node.map(|node| node.id));
+        convolution_gradients([x, weight], ops.state, &dy, grads, checkpointer);
+    }
+}
+
+#[derive(Debug)]
+struct ConvBiasBackward;
+
+impl Backward<Flex, 3> for ConvBiasBackward {
+    type State = (NodeId, NodeId, Conv);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias] = ops.parents;
+        let dy = values(&grads.consume::<Flex>(&ops.node));
+        if let Some(node) = node_bias {
+            // `dy` is `[batch, channels, ...]` for the channels the bias was added to.
+            let norm = norm_of(&dy, Statistics::PerChannel);
+            let db = norm::bias_gradient(&norm, slice(&dy), norm.channels);
+            grads.register::<Flex>(node.id, tensor(db, [norm.channels].into()));
         }
-        if let (Some(node), Some(dw)) = (node_weight, dw) {
-            grads.register::<Flex>(node.id, tensor(dw, weight_shape));
-        }
+        let [x, weight] = [node_x, node_weight].map(|node| node.map(|node| node.id));
+        convolution_gradients([x, weight], ops.state, &dy, grads, checkpointer);
+    }
+}
+
+/// Registers the gradients of a convolution's input and weight that are asked for, given `dy`.
+fn convolution_gradients(
+    [node_x, node_weight]: [Option<NodeId>; 2],
+    (x_state, weight_state, conv): (NodeId, NodeId, Conv),
+    dy: &FlexTensor,
+    grads: &mut Gradients,
+    checkpointer: &mut Checkpointer,
+) {
+    let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
+    let weight: FlexTensor = checkpointer.retrieve_node_output(weight_state);
+    let (x_shape, weight_shape) = (x.layout().shape().clone(), weight.layout().shape().clone());
+    let (x, weight) = (values(&x), values(&weight));
+    let gradients = if conv.transposed { conv::transposed_backward } else { conv::backward };
+    let (dx, dw) =
+        gradients(&conv.geometry, slice(&x), slice(&weight), slice(dy), node_x.is_some(), node_weight.is_some());
+    if let (Some(node), Some(dx)) = (node_x, dx) {
+        grads.register::<Flex>(node, tensor(dx, x_shape));
+    }
+    if let (Some(node), Some(dw)) = (node_weight, dw) {
+        grads.register::<Flex>(node, tensor(dw, weight_shape));
     }
 }
 
@@ -243,6 +299,29 @@ impl<C: CheckpointStrategy> FlexKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(Flex::im2col_conv(x.into_primitive(), weight.into_primitive(), conv))
             }
+        }
+    }
+
+    fn im2col_conv_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        conv: Conv,
+    ) -> FloatTensor<Self> {
+        match ConvBiasBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let y =
+                    Flex::im2col_conv_bias(x.into_primitive(), weight.into_primitive(), bias.into_primitive(), conv);
+                prep.finish((x_state, weight_state, conv), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::im2col_conv_bias(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                conv,
+            )),
         }
     }
 

@@ -8,9 +8,10 @@
 //! [`conv_transpose2d`] route convolutions on the flex device through [`mod@conv`]'s im2col+GEMM
 //! kernels with a direct backward pass (small images grouped into wide GEMMs, kernels that cover
 //! the whole input as one fully connected product, and the larger 3x3 "same" ones, forward and
-//! backward, through Winograd's F(2x2, 3x3), in `winograd`), [`max_pool2d`] through [`mod@pool`]'s loops,
-//! [`batch_norm`] and [`group_norm`] through [`mod@norm`]'s two-pass kernels (which also add the
-//! convolutions' biases and [`add_sample_bias`]), [`relu`], [`silu`] and [`leaky_relu`]
+//! backward, through Winograd's F(2x2, 3x3), in `winograd`; the bias added and summed in the same
+//! operation), [`max_pool2d`] through [`mod@pool`]'s loops, [`batch_norm`] and [`group_norm`]
+//! through [`mod@norm`]'s two-pass kernels (which also add [`add_sample_bias`]'s biases), [`relu`],
+//! [`silu`] and [`leaky_relu`]
 //! through [`mod@pointwise`], and the UNet's softmax [`fn@attention`] through [`mod@attention`];
 //! each is registered with burn's autodiff as a backend extension. Every other device, grouped
 //! convolutions, `ceil_mode` pooling and non-`f32` tensors keep burn's own operations, so model
@@ -94,7 +95,7 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options:
         && extension::applies(&x)
         && extension::applies(&weight)
     {
-        return with_bias(extension::run(x, weight, extension::Conv { geometry, transposed: false }), bias);
+        return with_bias(x, weight, bias, extension::Conv { geometry, transposed: false });
     }
     module::conv2d(x, weight, bias, options)
 }
@@ -117,7 +118,7 @@ pub fn conv_transpose2d(
         && extension::applies(&x)
         && extension::applies(&weight)
     {
-        return with_bias(extension::run(x, weight, extension::Conv { geometry, transposed: true }), bias);
+        return with_bias(x, weight, bias, extension::Conv { geometry, transposed: true });
     }
     module::conv_transpose2d(x, weight, bias, options)
 }
@@ -310,16 +311,17 @@ fn transposed_geometry(x: [usize; 4], w: [usize; 4], options: &ConvTransposeOpti
     (options.groups == 1 && c == wc && fits).then_some(geometry)
 }
 
-/// `y` plus a per-channel bias, on the threads.
+/// The kernels' convolution `conv` of `x` by `weight`, plus a per-channel bias: added inside
+/// the kernel on flex, by burn elsewhere.
 #[cfg(feature = "flex")]
-fn with_bias(y: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+fn with_bias(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, conv: extension::Conv) -> Tensor<4> {
     match bias {
-        Some(bias) if extension::applies(&bias) => extension::add_bias(y, bias),
+        Some(bias) if extension::applies(&bias) => extension::run_with_bias(x, weight, bias, conv),
         Some(bias) => {
             let channels = bias.dims()[0];
-            y + bias.reshape([1, channels, 1, 1])
+            extension::run(x, weight, conv) + bias.reshape([1, channels, 1, 1])
         }
-        None => y,
+        None => extension::run(x, weight, conv),
     }
 }
 

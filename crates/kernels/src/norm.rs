@@ -1,7 +1,7 @@
 //! Batch normalisation in training (Ioffe & Szegedy 2015, "Batch normalization: accelerating
 //! deep network training by reducing internal covariate shift") and group normalisation (Wu & He
 //! 2018, "Group normalization"), forward and backward, plus the per-channel affine map of batch
-//! normalisation in inference and the biases added per channel or per sample.
+//! normalisation in inference, the biases added per channel or per sample, and a bias's gradient.
 //!
 //! burn's generic versions (which flex keeps) compose about a dozen tensor operations, two of them
 //! transposing copies of the whole activation. Here each set of values that shares statistics
@@ -190,7 +190,7 @@ fn normalize_runs(norm: &Norm, x: &[f32], affine: impl Fn(usize) -> (f32, f32, f
 }
 
 /// `x + bias`, with one bias per channel (`channels` values) or per run (`batch · channels`):
-/// a convolution's bias, or a per-sample one such as the UNet's time embedding. burn-flex adds
+/// a per-sample bias such as the UNet's time embedding, or a per-channel one. burn-flex adds
 /// it, and sums it back for its gradient, on the calling thread alone.
 pub fn add_bias(norm: &Norm, x: &[f32], bias: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), norm.len(), "input does not match {norm:?}");

@@ -17,7 +17,7 @@
 mod transforms;
 
 use crate::batching::{gemm_threads, per_gemm, per_thread, sum_over_runs};
-use crate::conv::Geometry;
+use crate::conv::{Geometry, add_bias};
 use crate::gemm::{Mat, matmul};
 use crate::output::in_pieces;
 use crate::vectorized;
@@ -51,19 +51,21 @@ const MIN_WIDTH: usize = 16;
 /// See [`applies`].
 const MIN_CHANNELS: usize = 128;
 
-/// `y = conv(x, w)`: `x` is `[N, C, H, W]`, `w` `[O, C, 3, 3]` and `y` `[N, O, H, W]`.
-pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+/// `y = conv(x, w) + bias`: `x` is `[N, C, H, W]`, `w` `[O, C, 3, 3]`, the bias `[O]` and `y`
+/// `[N, O, H, W]`.
+pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (outputs, inputs) = (g.out_channels, g.in_channels);
     let u = transform_weights(outputs, inputs, |o, c, i, j| w[((o * inputs + c) * 3 + i) * 3 + j]);
-    convolve(g, x, &u)
+    convolve(g, x, &u, bias)
 }
 
 /// The input gradient of `y = conv(x, w)` given `dy`: the same convolution of `dy`, with each
-/// kernel flipped and the channels' roles swapped.
-pub fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
+/// kernel flipped and the channels' roles swapped; plus `bias` per input channel (`[C]`) when it
+/// serves as a transposed convolution.
+pub fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (outputs, inputs) = (g.out_channels, g.in_channels);
     let u = transform_weights(inputs, outputs, |c, o, i, j| w[((o * inputs + c) * 3 + 2 - i) * 3 + 2 - j]);
-    convolve(&Geometry { in_channels: outputs, out_channels: inputs, ..*g }, dy, &u)
+    convolve(&Geometry { in_channels: outputs, out_channels: inputs, ..*g }, dy, &u, bias)
 }
 
 /// The weight gradient of `y = conv(x, w)` given `dy` (`[N, O, H, W]`): `[O, C, 3, 3]`.
@@ -184,8 +186,8 @@ fn transform_images(
     }
 }
 
-/// The convolution of `x` by the transformed weights `u` (`[16, O, C]`).
-fn convolve(g: &Geometry, x: &[f32], u: &[f32]) -> Vec<f32> {
+/// The convolution of `x` by the transformed weights `u` (`[16, O, C]`), plus `bias` (`[O]`).
+fn convolve(g: &Geometry, x: &[f32], u: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let ([h, w], inputs, outputs) = (g.input, g.in_channels, g.out_channels);
     let tiles = h.div_ceil(2) * w.div_ceil(2);
     let (image_len, out_len) = (inputs * h * w, outputs * h * w);
@@ -222,6 +224,7 @@ fn convolve(g: &Geometry, x: &[f32], u: &[f32]) -> Vec<f32> {
                 }
             },
         );
+        add_bias(y, bias, h * w);
     })
 }
 
@@ -299,7 +302,7 @@ mod tests {
             let g = geometry(batch, c, o, input);
             let x = values(batch * c * input[0] * input[1], 1);
             let w = values(o * c * 9, 2);
-            assert_close(&forward(&g, &x, &w), &direct(&g, &x, &w), &format!("{g:?}"));
+            assert_close(&forward(&g, &x, &w, None), &direct(&g, &x, &w), &format!("{g:?}"));
         }
     }
 
@@ -310,7 +313,7 @@ mod tests {
             let g = geometry(batch, c, o, input);
             let (x, w) = (values(batch * c * input[0] * input[1], 3), values(o * c * 9, 4));
             let dy = values(batch * o * input[0] * input[1], 5);
-            let dx = input_gradient(&g, &w, &dy);
+            let dx = input_gradient(&g, &w, &dy, None);
             let forward: f64 = direct(&g, &x, &w).iter().zip(&dy).map(|(y, &d)| y * f64::from(d)).sum();
             let adjoint: f64 = x.iter().zip(&dx).map(|(&x, &d)| f64::from(x) * f64::from(d)).sum();
             assert!((forward - adjoint).abs() < 1e-5 * forward.abs().max(1.0), "{g:?}: {forward} vs {adjoint}");

@@ -20,7 +20,7 @@ pub struct Op {
 }
 
 /// The operations, in the order LeNet-5 and ResNet-20 use them.
-pub const OPS: [Op; 29] = [
+pub const OPS: [Op; 31] = [
     Op { name: "conv1-fwd", what: "LeNet conv1: [64,1,28,28] * [6,1,5,5], pad 2" },
     Op { name: "conv1-fwd-bwd", what: "the same, forward and backward (weight and input gradients)" },
     Op { name: "conv2-fwd", what: "LeNet conv2: [64,6,14,14] * [16,6,5,5]" },
@@ -48,6 +48,11 @@ pub const OPS: [Op; 29] = [
     Op { name: "unet-gn-fwd-bwd", what: "DDPM UNet: group norm (8 groups) of [128,16,28,28], forward and backward" },
     Op { name: "unet-gn-fwd-bwd-burn", what: "the same with burn's GroupNorm::forward" },
     Op { name: "unet-silu-fwd-bwd", what: "DDPM UNet: SiLU of [128,16,28,28], forward and backward" },
+    Op {
+        name: "unet-conv-fwd-bwd",
+        what: "DDPM UNet: [128,16,28,28] * [16,16,3,3] + bias, pad 1, forward and backward (all three gradients)",
+    },
+    Op { name: "unet-conv-fwd-bwd-burn", what: "the same with burn's conv2d" },
     Op { name: "unet-silu-fwd-bwd-burn", what: "the same with burn's silu" },
     Op {
         name: "unet-attn-fwd-bwd",
@@ -108,6 +113,15 @@ fn conv_with(
     Box::new(move || drop(conv2d(x.clone(), w.clone(), None, options.clone()).sum().backward()))
 }
 
+/// The UNet's 3x3 convolution at 28x28 with its bias, forward and backward: the models' or burn's own.
+fn unet_conv(burn_own: bool, device: &Device) -> Box<dyn FnMut()> {
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let (x, w) = (normal([128, 16, 28, 28], device).require_grad(), normal([16, 16, 3, 3], device).require_grad());
+    let b = normal([16], device).require_grad();
+    let conv2d: ConvFn = if burn_own { module::conv2d } else { kernels::conv2d };
+    Box::new(move || drop(conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone()).sum().backward()))
+}
+
 /// DCGAN's 7x7 to 14x14 upsampling, forward and backward: the models' or burn's own.
 fn dcgan_convt(burn_own: bool, device: &Device) -> Box<dyn FnMut()> {
     let options = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
@@ -155,6 +169,8 @@ pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
         "resnet-conv-fwd-bwd-burn" => {
             conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Both, device)
         }
+        "unet-conv-fwd-bwd" => unet_conv(false, &ad),
+        "unet-conv-fwd-bwd-burn" => unet_conv(true, &ad),
         "dcgan-convt-fwd-bwd" => dcgan_convt(false, &ad),
         "dcgan-convt-fwd-bwd-burn" => dcgan_convt(true, &ad),
         "pool-fwd-bwd" | "pool-fwd-bwd-burn" => {
