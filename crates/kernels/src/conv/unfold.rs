@@ -224,7 +224,8 @@ impl Geometry {
     }
 
     /// Adds a group's column matrix, laid out as [`Geometry::im2col`] writes it, back onto the
-    /// images it was unfolded from (the adjoint of `im2col`), overwriting `images`.
+    /// images it was unfolded from (the adjoint of `im2col`): `images` must arrive zeroed, as
+    /// `in_pieces` hands its pieces over (zeroing them again here was a second `memset`).
     pub(super) fn col2im(&self, cols: &[f32], images: &mut [f32], taps: &Taps) {
         let count = images.len() / self.image_len();
         let (positions, width) = (self.positions(), cols.len() / self.patch_len());
@@ -237,12 +238,7 @@ impl Geometry {
             // the sums go to zeroed phases, whose interleaving then writes every pixel.
             let direct = self.stride == [1, 1] && count == 1;
             let mut scratch = if direct { Vec::new() } else { vec![0.0; images.len()] };
-            let phases: &mut [f32] = if direct {
-                images.fill(0.0);
-                images
-            } else {
-                &mut scratch
-            };
+            let phases: &mut [f32] = if direct { images } else { &mut scratch };
             let rows = taps.rows(count, width, self.input[0] * self.input[1], phases.len());
             vectorized(
                 #[inline(always)]
@@ -258,7 +254,6 @@ impl Geometry {
             }
             return;
         }
-        images.fill(0.0);
         if self.is_unpadded_unit() {
             return self.for_each_unpadded_run(count, width, |entries, values| {
                 for (d, s) in images[values].iter_mut().zip(&cols[entries]) {
