@@ -11,12 +11,11 @@
 //! backward, through Winograd's F(2x2, 3x3), in `winograd`; the bias added and summed in the same
 //! operation), [`max_pool2d`] through [`mod@pool`]'s loops, [`batch_norm`] and [`group_norm`]
 //! through [`mod@norm`]'s two-pass kernels (which also add [`add_sample_bias`]'s biases), [`relu`],
-//! [`silu`] and [`leaky_relu`]
-//! through [`mod@pointwise`], and the UNet's softmax [`fn@attention`] through [`mod@attention`];
-//! each is registered with burn's autodiff as a backend extension. Every other device, grouped
-//! convolutions, `ceil_mode` pooling and non-`f32` tensors keep burn's own operations, so model
-//! code stays the same on every backend. Models call these functions on burn's layers and options
-//! in place of the layers' `forward` (and burn's activation functions).
+//! [`silu`] and [`leaky_relu`] through [`mod@pointwise`], and the UNet's softmax [`fn@attention`]
+//! through [`mod@attention`]; each is registered with burn's autodiff as a backend extension.
+//! Every other device, grouped convolutions, `ceil_mode` pooling and non-`f32` tensors keep burn's
+//! own operations, so model code stays the same on every backend. Models call these functions on
+//! burn's layers and options in place of the layers' `forward` (and burn's activation functions).
 
 pub mod attention;
 mod batching;

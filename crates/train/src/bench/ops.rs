@@ -48,12 +48,12 @@ pub const OPS: [Op; 31] = [
     Op { name: "unet-gn-fwd-bwd", what: "DDPM UNet: group norm (8 groups) of [128,16,28,28], forward and backward" },
     Op { name: "unet-gn-fwd-bwd-burn", what: "the same with burn's GroupNorm::forward" },
     Op { name: "unet-silu-fwd-bwd", what: "DDPM UNet: SiLU of [128,16,28,28], forward and backward" },
+    Op { name: "unet-silu-fwd-bwd-burn", what: "the same with burn's silu" },
     Op {
         name: "unet-conv-fwd-bwd",
         what: "DDPM UNet: [128,16,28,28] * [16,16,3,3] + bias, pad 1, forward and backward (all three gradients)",
     },
     Op { name: "unet-conv-fwd-bwd-burn", what: "the same with burn's conv2d" },
-    Op { name: "unet-silu-fwd-bwd-burn", what: "the same with burn's silu" },
     Op {
         name: "unet-attn-fwd-bwd",
         what: "DDPM UNet: softmax attention of [128,3x64,49] queries, keys and values, forward and backward",
