@@ -374,13 +374,13 @@ def op(name, device):
     """The twins of crates/train/src/bench/ops.rs: one operation at one shape."""
     g = dict(device=device, requires_grad=True)
 
-    def conv(x, w, pad, grads):
+    def conv(x, w, pad, grads, stride=1):
         """grads: "none" (forward only), "both", "input" or "weight"."""
         x = torch.randn(*x, device=device, requires_grad=grads in ("both", "input"))
         w = torch.randn(*w, device=device, requires_grad=grads in ("both", "weight"))
         if grads == "none":
-            return lambda: F.conv2d(x, w, padding=pad)
-        return lambda: F.conv2d(x, w, padding=pad).sum().backward()
+            return lambda: F.conv2d(x, w, stride=stride, padding=pad)
+        return lambda: F.conv2d(x, w, stride=stride, padding=pad).sum().backward()
 
     if name == "conv1-fwd":
         return conv((64, 1, 28, 28), (6, 1, 5, 5), 2, "none")
@@ -401,6 +401,14 @@ def op(name, device):
         return conv(*resnet, "weight")
     if name == "resnet-conv3-fwd-bwd":
         return conv((128, 64, 8, 8), (64, 64, 3, 3), 1, "both")
+    if name == "resnet-conv2-fwd-bwd":
+        return conv((128, 32, 16, 16), (32, 32, 3, 3), 1, "both")
+    if name == "resnet-down2-fwd-bwd":
+        return conv((128, 16, 32, 32), (32, 16, 3, 3), 1, "both", stride=2)
+    if name == "resnet-down3-fwd-bwd":
+        return conv((128, 32, 16, 16), (64, 32, 3, 3), 1, "both", stride=2)
+    if name == "resnet-stem-fwd-bwd":
+        return conv((128, 3, 32, 32), (16, 3, 3, 3), 1, "weight")
     if name == "resnet-bn-fwd-bwd":
         bn = torch.nn.BatchNorm2d(16).to(device)
         x = torch.randn(128, 16, 32, 32, **g)
@@ -444,7 +452,8 @@ def op(name, device):
 
 OPS = ["conv1-fwd", "conv1-fwd-bwd", "conv2-fwd", "conv2-fwd-bwd", "pool-fwd-bwd", "alexnet-pool-fwd-bwd", "relu-fwd-bwd",
        "linear-fwd-bwd", "resnet-conv-fwd", "resnet-conv-fwd-bwd", "resnet-conv-fwd-bwd-input",
-       "resnet-conv-fwd-bwd-weight", "resnet-conv3-fwd-bwd", "resnet-bn-fwd-bwd", "unet-gn-fwd-bwd", "unet-silu-fwd-bwd", "unet-attn-fwd-bwd", "dcgan-convt-fwd-bwd", "matmul-256"]  # fmt: skip
+       "resnet-conv-fwd-bwd-weight", "resnet-conv3-fwd-bwd", "resnet-conv2-fwd-bwd", "resnet-down2-fwd-bwd",
+       "resnet-down3-fwd-bwd", "resnet-stem-fwd-bwd", "resnet-bn-fwd-bwd", "unet-gn-fwd-bwd", "unet-silu-fwd-bwd", "unet-attn-fwd-bwd", "dcgan-convt-fwd-bwd", "matmul-256"]  # fmt: skip
 
 
 def cmd_ops(args):

@@ -386,8 +386,12 @@ impl<C: CheckpointStrategy> FlexKernels for Autodiff<Flex, C> {
         match ActivationBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let shape = x.primitive().layout().shape().clone();
+                if f == Pointwise::Relu {
+                    let y = Flex::activation(x.into_primitive(), f);
+                    return prep.finish(Derivative::FromOutput(y.clone()), y);
+                }
                 let (y, derivative) = pointwise::forward_with_derivative(f, slice(&values(x.primitive())));
-                prep.finish(Arc::new(derivative), tensor(y, shape))
+                prep.finish(Derivative::Stored(Arc::new(derivative)), tensor(y, shape))
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::activation(x.into_primitive(), f)),
         }
@@ -476,16 +480,28 @@ impl Backward<Flex, 1> for MaxPoolBackward {
 #[derive(Debug)]
 struct ActivationBackward;
 
+/// Where an activation's backward pass finds its derivative.
+#[derive(Clone, Debug)]
+enum Derivative {
+    /// Written by the forward pass, one per input.
+    Stored(Arc<Vec<f32>>),
+    /// ReLU's output (a view of the same buffer), whose sign gives it.
+    FromOutput(FlexTensor),
+}
+
 impl Backward<Flex, 1> for ActivationBackward {
-    /// The activation's derivative at each input.
-    type State = Arc<Vec<f32>>;
+    type State = Derivative;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x] = ops.parents;
         let dy = values(&grads.consume::<Flex>(&ops.node));
         if let Some(node) = node_x {
             let shape = dy.layout().shape().clone();
-            grads.register::<Flex>(node.id, tensor(pointwise::backward(&ops.state, slice(&dy)), shape));
+            let dx = match &ops.state {
+                Derivative::Stored(derivative) => pointwise::backward(derivative, slice(&dy)),
+                Derivative::FromOutput(y) => pointwise::relu_backward(slice(y), slice(&dy)),
+            };
+            grads.register::<Flex>(node.id, tensor(dx, shape));
         }
     }
 }

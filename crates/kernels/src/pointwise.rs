@@ -114,6 +114,15 @@ pub fn backward(derivative: &[f32], dy: &[f32]) -> Vec<f32> {
     from_pieces(dy.len(), CHUNK, |i| chunk(derivative, i).iter().zip(chunk(dy, i)).map(|(&d, &g)| d * g))
 }
 
+/// ReLU's input gradient `dy · f'(x)` from its output `y`, which is positive exactly where `x` is
+/// (and NaN where `x` is): the backward pass reads the output, which the next layer keeps alive
+/// anyway, in place of a stored derivative the forward pass would have to write.
+pub fn relu_backward(y: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!(y.len(), dy.len(), "gradient of {} values for {} outputs", dy.len(), y.len());
+    let derivative = |y: f32| if y <= 0.0 { 0.0 } else { 1.0 };
+    from_pieces(dy.len(), CHUNK, |i| chunk(y, i).iter().zip(chunk(dy, i)).map(move |(&y, &g)| derivative(y) * g))
+}
+
 /// Piece `i` of `values` cut in [`CHUNK`]s.
 fn chunk(values: &[f32], i: usize) -> &[f32] {
     &values[i * CHUNK..values.len().min((i + 1) * CHUNK)]
@@ -169,6 +178,12 @@ mod tests {
             let dy: Vec<f32> = (0..x.len()).map(|i| i as f32 - 3.0).collect();
             let dx = backward(&d, &dy);
             assert!(dx.iter().zip(&d).zip(&dy).all(|((dx, d), dy)| *dx == d * dy));
+            if f == Pointwise::Relu {
+                assert_eq!(relu_backward(&y, &dy), dx);
+                // NaN passes through ReLU with derivative 1, from its output as from its input.
+                let (nan, d) = f.value_and_derivative(f32::NAN);
+                assert_eq!(relu_backward(&[nan], &[2.0]), backward(&[d], &[2.0]));
+            }
         }
     }
 }

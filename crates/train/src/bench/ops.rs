@@ -20,7 +20,7 @@ pub struct Op {
 }
 
 /// The operations, in the order LeNet-5 and ResNet-20 use them.
-pub const OPS: [Op; 31] = [
+pub const OPS: [Op; 35] = [
     Op { name: "conv1-fwd", what: "LeNet conv1: [64,1,28,28] * [6,1,5,5], pad 2" },
     Op { name: "conv1-fwd-bwd", what: "the same, forward and backward (weight and input gradients)" },
     Op { name: "conv2-fwd", what: "LeNet conv2: [64,6,14,14] * [16,6,5,5]" },
@@ -42,6 +42,22 @@ pub const OPS: [Op; 31] = [
     Op {
         name: "resnet-conv3-fwd-bwd",
         what: "ResNet-20 stage 3: [128,64,8,8] * [64,64,3,3], pad 1, forward and backward",
+    },
+    Op {
+        name: "resnet-conv2-fwd-bwd",
+        what: "ResNet-20 stage 2: [128,32,16,16] * [32,32,3,3], pad 1, forward and backward",
+    },
+    Op {
+        name: "resnet-down2-fwd-bwd",
+        what: "ResNet-20 into stage 2: [128,16,32,32] * [32,16,3,3], stride 2, pad 1, forward and backward",
+    },
+    Op {
+        name: "resnet-down3-fwd-bwd",
+        what: "ResNet-20 into stage 3: [128,32,16,16] * [64,32,3,3], stride 2, pad 1, forward and backward",
+    },
+    Op {
+        name: "resnet-stem-fwd-bwd",
+        what: "ResNet-20 stem: [128,3,32,32] * [16,3,3,3], pad 1, forward and backward (weight gradient only)",
     },
     Op { name: "resnet-bn-fwd-bwd", what: "batch norm (training) of [128,16,32,32], forward and backward" },
     Op { name: "resnet-bn-fwd-bwd-burn", what: "the same with burn's BatchNorm::forward" },
@@ -90,18 +106,23 @@ enum Grads {
 type ConvFn = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>, ConvOptions<2>) -> Tensor<4>;
 
 fn conv(x: [usize; 4], w: [usize; 4], pad: usize, grads: Grads, device: &Device) -> Box<dyn FnMut()> {
-    conv_with(kernels::conv2d, x, w, pad, grads, device)
+    conv_with(kernels::conv2d, x, w, [1, pad], grads, device)
+}
+
+/// [`conv`] with a stride.
+fn strided_conv(x: [usize; 4], w: [usize; 4], [stride, pad]: [usize; 2], device: &Device) -> Box<dyn FnMut()> {
+    conv_with(kernels::conv2d, x, w, [stride, pad], Grads::Both, device)
 }
 
 fn conv_with(
     conv2d: ConvFn,
     x: [usize; 4],
     w: [usize; 4],
-    pad: usize,
+    [stride, pad]: [usize; 2],
     grads: Grads,
     device: &Device,
 ) -> Box<dyn FnMut()> {
-    let options = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
+    let options = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
     if let Grads::None = grads {
         let (x, w) = (normal(x, device), normal(w, device));
         return Box::new(move || drop(conv2d(x.clone(), w.clone(), None, options.clone())));
@@ -143,6 +164,10 @@ pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
         "resnet-conv-fwd-bwd-input" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Input, device),
         "resnet-conv-fwd-bwd-weight" => conv([128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Weight, device),
         "resnet-conv3-fwd-bwd" => conv([128, 64, 8, 8], [64, 64, 3, 3], 1, Grads::Both, device),
+        "resnet-conv2-fwd-bwd" => conv([128, 32, 16, 16], [32, 32, 3, 3], 1, Grads::Both, device),
+        "resnet-down2-fwd-bwd" => strided_conv([128, 16, 32, 32], [32, 16, 3, 3], [2, 1], device),
+        "resnet-down3-fwd-bwd" => strided_conv([128, 32, 16, 16], [64, 32, 3, 3], [2, 1], device),
+        "resnet-stem-fwd-bwd" => conv([128, 3, 32, 32], [16, 3, 3, 3], 1, Grads::Weight, device),
         "resnet-bn-fwd-bwd" | "resnet-bn-fwd-bwd-burn" => {
             let bn = BatchNormConfig::new(16).init(&ad);
             let x = normal([128, 16, 32, 32], &ad).require_grad();
@@ -165,9 +190,9 @@ pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
             let f = if op.name.ends_with("-burn") { kernels::composed_attention } else { kernels::attention };
             Box::new(move || drop(f(qkv.clone()).sum().backward()))
         }
-        "resnet-conv-fwd-burn" => conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::None, device),
+        "resnet-conv-fwd-burn" => conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], [1, 1], Grads::None, device),
         "resnet-conv-fwd-bwd-burn" => {
-            conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], 1, Grads::Both, device)
+            conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], [1, 1], Grads::Both, device)
         }
         "unet-conv-fwd-bwd" => unet_conv(false, &ad),
         "unet-conv-fwd-bwd-burn" => unet_conv(true, &ad),
