@@ -190,7 +190,9 @@ pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
             let f = if op.name.ends_with("-burn") { kernels::composed_attention } else { kernels::attention };
             Box::new(move || drop(f(qkv.clone()).sum().backward()))
         }
-        "resnet-conv-fwd-burn" => conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], [1, 1], Grads::None, device),
+        "resnet-conv-fwd-burn" => {
+            conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], [1, 1], Grads::None, device)
+        }
         "resnet-conv-fwd-bwd-burn" => {
             conv_with(module::conv2d, [128, 16, 32, 32], [16, 16, 3, 3], [1, 1], Grads::Both, device)
         }
