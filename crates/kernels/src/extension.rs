@@ -385,11 +385,11 @@ impl<C: CheckpointStrategy> FlexKernels for Autodiff<Flex, C> {
     fn activation(x: FloatTensor<Self>, f: Pointwise) -> FloatTensor<Self> {
         match ActivationBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let shape = x.primitive().layout().shape().clone();
                 if f == Pointwise::Relu {
                     let y = Flex::activation(x.into_primitive(), f);
                     return prep.finish(Derivative::FromOutput(y.clone()), y);
                 }
+                let shape = x.primitive().layout().shape().clone();
                 let (y, derivative) = pointwise::forward_with_derivative(f, slice(&values(x.primitive())));
                 prep.finish(Derivative::Stored(Arc::new(derivative)), tensor(y, shape))
             }

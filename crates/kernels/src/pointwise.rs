@@ -119,7 +119,8 @@ pub fn backward(derivative: &[f32], dy: &[f32]) -> Vec<f32> {
 /// anyway, in place of a stored derivative the forward pass would have to write.
 pub fn relu_backward(y: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(y.len(), dy.len(), "gradient of {} values for {} outputs", dy.len(), y.len());
-    let derivative = |y: f32| if y <= 0.0 { 0.0 } else { 1.0 };
+    // ReLU's derivative at its output is its derivative at its input.
+    let derivative = |y: f32| Pointwise::Relu.value_and_derivative(y).1;
     from_pieces(dy.len(), CHUNK, |i| chunk(y, i).iter().zip(chunk(dy, i)).map(move |(&y, &g)| derivative(y) * g))
 }
 
