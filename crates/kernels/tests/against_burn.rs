@@ -73,6 +73,13 @@ fn matches_burn_on_odd_geometry() {
     // 1x1 and 2x2 images (a deep stage of a small input), where whole rows read padding.
     check([2, 3, 1, 1], [4, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
     check([2, 3, 2, 2], [4, 3, 5, 5], ConvOptions::new([1, 1], [2, 2], [1, 1], 1), true);
+    // The direct kernels of few channels: a vector's worth of output channels (16 with AVX-512,
+    // 8 with AVX2) takes the kernel with the channels side by side, with rows that its tiles
+    // overlap (13) or fill (20); other counts put a row's positions side by side.
+    check([2, 3, 13, 13], [16, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
+    check([2, 4, 9, 20], [16, 4, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
+    check([3, 5, 12, 12], [8, 5, 5, 5], ConvOptions::new([1, 1], [2, 2], [1, 1], 1), true);
+    check([2, 2, 7, 30], [5, 2, 5, 5], ConvOptions::new([1, 1], [1, 0], [1, 1], 1), true);
     // Winograd's 3x3 path: odd sides (tiles cut off at the edge), and a 4x4 image with many
     // channels, which it takes for the channels.
     check([2, 3, 17, 19], [5, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);

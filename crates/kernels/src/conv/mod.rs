@@ -7,6 +7,7 @@
 //! `Wᵀ · dY` folded back onto the image by col2im.
 
 mod dense;
+mod direct;
 mod unfold;
 
 use crate::batching::{gemm_threads, per_gemm, per_thread, sum_over_runs};
@@ -119,6 +120,9 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
     assert_eq!(x.len(), g.batch * g.image_len(), "input does not match {g:?}");
     if let Some(bias) = bias {
         assert_eq!(bias.len(), g.out_channels, "one bias per output channel of {g:?}");
+    }
+    if g.is_direct() {
+        return direct::forward(g, x, w, bias);
     }
     if winograd::applies(g) {
         return winograd::forward(g, x, w, bias);
@@ -292,6 +296,12 @@ fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32], bias: Option<&[f32]>) -> 
 /// The weight gradient, `Σ_images dY · colsᵀ`. With `forward = (w, y)`, also the forward
 /// convolution `y = W · cols` of each image, from the same column matrix.
 fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32], forward: Option<(&[f32], &mut [f32])>) -> Vec<f32> {
+    if g.is_direct() {
+        if let Some((w, y)) = forward {
+            y.copy_from_slice(&direct::forward(g, x, w, None));
+        }
+        return direct::weight_gradient(g, x, dy);
+    }
     if g.is_dense() {
         if let Some((w, y)) = forward {
             y.copy_from_slice(&dense::forward(g, x, w, None));

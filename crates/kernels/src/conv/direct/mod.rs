@@ -1,0 +1,187 @@
+//! Direct convolution of few channels at stride 1 (LeNet-5's two convolutions): outputs summed
+//! in vector registers from a zero-padded copy of the input, with no column matrix. With so few
+//! channels im2col's copy cost more than its GEMM: per image, LeNet's conv1 unfolded 25 values per
+//! output position in 3 µs and multiplied them in 1.8 µs, and its weight gradient unfolded the
+//! same input a second time.
+//!
+//! Two layouts of the vectors: [`channels`] holds one output position's channels in a vector,
+//! for exactly a vector's worth of output channels (conv2's 16 with AVX-512); [`pixels`] holds a
+//! row's output positions, for any number of channels (conv1's 6), wasting the lanes past the
+//! row's end. The input gradient stays with im2col: as a direct convolution of the output
+//! gradient it sums over the zero padding too, twice LeNet conv2's products.
+
+mod channels;
+mod pixels;
+
+use super::Geometry;
+use crate::batching::{per_thread, sum_over_runs};
+use crate::copy_short;
+use crate::output::in_pieces;
+use pulp::{Simd, WithSimd};
+
+/// The widest output row the pixel kernels take, in vectors.
+const MAX_VECTORS: usize = 4;
+
+/// Convolutions with fewer channels in or out than this take the direct kernels...
+const FEW_CHANNELS: usize = 8;
+
+/// ...and no more than this on the other side.
+const MAX_CHANNELS: usize = 16;
+
+/// Images whose padded inputs and output gradients the weight gradient's tiles sweep together:
+/// they stay in cache.
+const GRADIENT_IMAGES: usize = 8;
+
+impl Geometry {
+    /// Whether the direct kernels take this convolution: stride and dilation 1, a kernel 3 or 5
+    /// wide, output rows of at most [`MAX_VECTORS`] vectors, and few channels.
+    pub(super) fn is_direct(&self) -> bool {
+        let few = self.in_channels.min(self.out_channels) < FEW_CHANNELS;
+        let not_many = self.in_channels.max(self.out_channels) <= MAX_CHANNELS;
+        self.stride == [1, 1]
+            && self.dilation == [1, 1]
+            && matches!(self.kernel[1], 3 | 5)
+            && self.output()[1] <= MAX_VECTORS * lanes()
+            && few
+            && not_many
+    }
+
+    /// Whether the [`channels`] kernels take this convolution: a vector's worth of output
+    /// channels, a square kernel, and output rows at least [`channels::NARROWEST`] wide.
+    fn by_channels(&self) -> bool {
+        self.out_channels == lanes() && self.kernel[0] == self.kernel[1] && self.output()[1] >= channels::NARROWEST
+    }
+}
+
+/// `f32` lanes of this processor's widest vectors (16 with AVX-512, 8 with AVX2).
+fn lanes() -> usize {
+    struct Lanes;
+    impl WithSimd for Lanes {
+        type Output = usize;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _: S) -> usize {
+            S::F32_LANES
+        }
+    }
+    pulp::Arch::new().dispatch(Lanes)
+}
+
+/// A vector of the `S::F32_LANES` values from the start of `values`, at any alignment.
+#[inline(always)]
+fn load<S: Simd>(values: &[f32]) -> S::f32s {
+    bytemuck::pod_read_unaligned(bytemuck::cast_slice(&values[..S::F32_LANES]))
+}
+
+/// Where an image sits in its zero-padded copy: per channel, `rows` rows of `pitch` values, the
+/// image's pixel `(0, 0)` at `(top, left)`. Every value the kernels read for an output row of
+/// `vectors` vectors of `lanes` lies inside.
+struct Padded {
+    rows: usize,
+    pitch: usize,
+    top: usize,
+    left: usize,
+    vectors: usize,
+    lanes: usize,
+}
+
+impl Padded {
+    fn new(g: &Geometry) -> Self {
+        let [ho, wo] = g.output();
+        let lanes = lanes();
+        let vectors = wo.div_ceil(lanes);
+        Padded {
+            rows: ho + g.kernel[0] - 1,
+            pitch: vectors * lanes + g.kernel[1] - 1,
+            top: g.padding[0].0,
+            left: g.padding[1].0,
+            vectors,
+            lanes,
+        }
+    }
+
+    /// Values in one image's padded copy.
+    fn image_len(&self, channels: usize) -> usize {
+        channels * self.rows * self.pitch
+    }
+
+    /// Writes the padded copy of `images` (`[N, C, H, W]`) into `dst`, one image after another.
+    fn fill(&self, g: &Geometry, images: &[f32], dst: &mut Vec<f32>) {
+        let [h, w] = g.input;
+        dst.clear();
+        dst.resize(images.len() / (h * w) * self.rows * self.pitch, 0.0);
+        for (plane, padded) in images.chunks_exact(h * w).zip(dst.chunks_exact_mut(self.rows * self.pitch)) {
+            for (row, src) in plane.chunks_exact(w).enumerate() {
+                copy_short(&mut padded[(self.top + row) * self.pitch + self.left..][..w], src);
+            }
+        }
+    }
+}
+
+/// `y = conv(x, w) + bias`, as [`super::forward`].
+pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let padded = Padded::new(g);
+    let by_channels = g.by_channels();
+    let (weights, bias) =
+        if by_channels { channels::weights(g, w, bias) } else { pixels::weights(g, w, bias, padded.vectors) };
+    let out_len = g.out_channels * g.positions();
+    let per = per_thread(g.batch);
+    in_pieces(g.batch * out_len, per * out_len, Vec::new, |xp, i, y| {
+        let x = &x[i * per * g.image_len()..][..y.len() / out_len * g.image_len()];
+        padded.fill(g, x, xp);
+        let images = Images { g, padded: &padded, xp, weights: &weights, bias: &bias, y };
+        if by_channels {
+            pulp::Arch::new().dispatch(channels::Forward(images));
+        } else {
+            pulp::Arch::new().dispatch(pixels::Forward(images));
+        }
+    })
+}
+
+/// A group of images' outputs `y` (`[N, O, HO, WO]`) to compute from their padded inputs `xp`,
+/// with the weights and bias as the kernel arranged them.
+struct Images<'a> {
+    g: &'a Geometry,
+    padded: &'a Padded,
+    xp: &'a [f32],
+    weights: &'a [f32],
+    bias: &'a [f32],
+    y: &'a mut [f32],
+}
+
+/// The weight gradient `Σ_images Σ_positions dY · x`, `[O, C, KH, KW]`.
+pub(super) fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let padded = Padded::new(g);
+    let by_channels = g.by_channels();
+    let out_len = g.out_channels * g.positions();
+    let per = per_thread(g.batch);
+    let runs: Vec<_> = x.chunks(per * g.image_len()).zip(dy.chunks(per * out_len)).collect();
+    let len = g.out_channels * g.in_channels * g.kernel[0] * g.kernel[1];
+    sum_over_runs(runs, len, |(x, dy), sums| {
+        let (mut xp, mut grads) = (Vec::new(), Vec::new());
+        let groups = x.chunks(GRADIENT_IMAGES * g.image_len()).zip(dy.chunks(GRADIENT_IMAGES * out_len));
+        for (x, dy) in groups {
+            padded.fill(g, x, &mut xp);
+            if by_channels {
+                channels::gradient_rows(g, dy, &mut grads);
+            } else {
+                pixels::gradient_rows(g, dy, &padded, &mut grads);
+            }
+            let group = Gradients { g, padded: &padded, xp: &xp, grads: &grads, sums: &mut *sums };
+            if by_channels {
+                pulp::Arch::new().dispatch(channels::WeightSums(group));
+            } else {
+                pulp::Arch::new().dispatch(pixels::WeightSums(group));
+            }
+        }
+    })
+}
+
+/// A group of images' padded inputs `xp` and output gradients `grads`, as the kernel arranged
+/// them, whose weight gradient is added into `sums` (`[O, C, KH, KW]`).
+struct Gradients<'a> {
+    g: &'a Geometry,
+    padded: &'a Padded,
+    xp: &'a [f32],
+    grads: &'a [f32],
+    sums: &'a mut [f32],
+}
