@@ -43,9 +43,8 @@ fn check(x: [usize; 4], w: [usize; 4], options: ConvOptions<2>, bias: bool) {
 
 #[test]
 fn matches_burn_on_the_models_shapes() {
-    // LeNet-5's two convolutions, ResNet's 3x3 (same, and stride 2) and 1x1 shortcut.
-    check([4, 1, 28, 28], [6, 1, 5, 5], ConvOptions::new([1, 1], [2, 2], [1, 1], 1), true);
-    check([4, 6, 14, 14], [16, 6, 5, 5], ConvOptions::new([1, 1], [0, 0], [1, 1], 1), true);
+    // ResNet's 3x3 (same, and stride 2) and 1x1 shortcut; LeNet-5's two convolutions are among
+    // `direct_kernels_of_few_channels`.
     check([3, 16, 16, 16], [16, 16, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), false);
     check([3, 16, 16, 16], [32, 16, 3, 3], ConvOptions::new([2, 2], [1, 1], [1, 1], 1), false);
     check([3, 16, 16, 16], [32, 16, 1, 1], ConvOptions::new([2, 2], [0, 0], [1, 1], 1), false);
@@ -73,17 +72,27 @@ fn matches_burn_on_odd_geometry() {
     // 1x1 and 2x2 images (a deep stage of a small input), where whole rows read padding.
     check([2, 3, 1, 1], [4, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
     check([2, 3, 2, 2], [4, 3, 5, 5], ConvOptions::new([1, 1], [2, 2], [1, 1], 1), true);
-    // The direct kernels of few channels: a vector's worth of output channels (16 with AVX-512,
-    // 8 with AVX2) takes the kernel with the channels side by side, with rows that its tiles
-    // overlap (13) or fill (20); other counts put a row's positions side by side.
-    check([2, 3, 13, 13], [16, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
-    check([2, 4, 9, 20], [16, 4, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
-    check([3, 5, 12, 12], [8, 5, 5, 5], ConvOptions::new([1, 1], [2, 2], [1, 1], 1), true);
-    check([2, 2, 7, 30], [5, 2, 5, 5], ConvOptions::new([1, 1], [1, 0], [1, 1], 1), true);
     // Winograd's 3x3 path: odd sides (tiles cut off at the edge), and a 4x4 image with many
     // channels, which it takes for the channels.
     check([2, 3, 17, 19], [5, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), true);
     check([2, 128, 4, 4], [128, 128, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1), false);
+}
+
+/// The direct kernels of few channels (with AVX-512; im2col elsewhere): 16 output channels take
+/// the kernel with the channels side by side, with rows that its tiles overlap (13) or fill
+/// (20); other counts put a row's positions side by side, in one vector or two.
+#[test]
+fn direct_kernels_of_few_channels() {
+    let padded = |p| ConvOptions::new([1, 1], [p, p], [1, 1], 1);
+    check([2, 3, 13, 13], [16, 3, 3, 3], padded(1), true);
+    check([2, 4, 9, 20], [16, 4, 3, 3], padded(1), true);
+    check([3, 5, 12, 12], [8, 5, 5, 5], padded(2), true);
+    check([2, 1, 28, 28], [8, 1, 5, 5], padded(2), false);
+    check([2, 2, 7, 30], [5, 2, 5, 5], ConvOptions::new([1, 1], [1, 0], [1, 1], 1), true);
+    check([2, 6, 5, 6], [3, 6, 3, 3], padded(0), true);
+    // LeNet-5's two convolutions.
+    check([4, 1, 28, 28], [6, 1, 5, 5], padded(2), true);
+    check([4, 6, 14, 14], [16, 6, 5, 5], padded(0), true);
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! cache while its GEMMs run (Chellapilla, Puri & Simard 2006, "High performance convolutional
 //! neural networks for document processing"); small images are unfolded side by side, a group
 //! to a GEMM. The weight gradient is `dY · colsᵀ` summed over images, the input gradient
-//! `Wᵀ · dY` folded back onto the image by col2im.
+//! `Wᵀ · dY` folded back onto the image by col2im. Convolutions of few channels at stride 1 (as
+//! LeNet-5's) take direct kernels for the forward pass and the weight gradient instead, and
+//! 3x3 convolutions of many channels Winograd's.
 
 mod dense;
 mod direct;

@@ -19,8 +19,14 @@ use crate::copy_short;
 use crate::output::in_pieces;
 use pulp::{Simd, WithSimd};
 
-/// The widest output row the pixel kernels take, in vectors.
-const MAX_VECTORS: usize = 4;
+/// The lanes of the vectors the kernels take: AVX-512's. With AVX2's 8 (forced on an AVX-512
+/// machine) LeNet-5's conv2 ran slower than im2col and AVX-512's GEMM, 644 against 557 µs
+/// forward on one thread, and the kernels were never measured on an AVX2 processor, which keeps
+/// im2col.
+const LANES: usize = 16;
+
+/// The widest output row the kernels take: two vectors.
+const MAX_WIDTH: usize = 2 * LANES;
 
 /// Convolutions with fewer channels in or out than this take the direct kernels...
 const FEW_CHANNELS: usize = 8;
@@ -34,22 +40,23 @@ const GRADIENT_IMAGES: usize = 8;
 
 impl Geometry {
     /// Whether the direct kernels take this convolution: stride and dilation 1, a kernel 3 or 5
-    /// wide, output rows of at most [`MAX_VECTORS`] vectors, and few channels.
+    /// wide, output rows at most [`MAX_WIDTH`] wide, few channels, and AVX-512.
     pub(super) fn is_direct(&self) -> bool {
         let few = self.in_channels.min(self.out_channels) < FEW_CHANNELS;
         let not_many = self.in_channels.max(self.out_channels) <= MAX_CHANNELS;
         self.stride == [1, 1]
             && self.dilation == [1, 1]
             && matches!(self.kernel[1], 3 | 5)
-            && self.output()[1] <= MAX_VECTORS * lanes()
+            && self.output()[1] <= MAX_WIDTH
             && few
             && not_many
+            && lanes() == LANES
     }
 
     /// Whether the [`channels`] kernels take this convolution: a vector's worth of output
     /// channels, a square kernel, and output rows at least [`channels::NARROWEST`] wide.
     fn by_channels(&self) -> bool {
-        self.out_channels == lanes() && self.kernel[0] == self.kernel[1] && self.output()[1] >= channels::NARROWEST
+        self.out_channels == LANES && self.kernel[0] == self.kernel[1] && self.output()[1] >= channels::NARROWEST
     }
 }
 
@@ -74,28 +81,25 @@ fn load<S: Simd>(values: &[f32]) -> S::f32s {
 
 /// Where an image sits in its zero-padded copy: per channel, `rows` rows of `pitch` values, the
 /// image's pixel `(0, 0)` at `(top, left)`. Every value the kernels read for an output row of
-/// `vectors` vectors of `lanes` lies inside.
+/// `vectors` vectors lies inside.
 struct Padded {
     rows: usize,
     pitch: usize,
     top: usize,
     left: usize,
     vectors: usize,
-    lanes: usize,
 }
 
 impl Padded {
     fn new(g: &Geometry) -> Self {
         let [ho, wo] = g.output();
-        let lanes = lanes();
-        let vectors = wo.div_ceil(lanes);
+        let vectors = wo.div_ceil(LANES);
         Padded {
             rows: ho + g.kernel[0] - 1,
-            pitch: vectors * lanes + g.kernel[1] - 1,
+            pitch: vectors * LANES + g.kernel[1] - 1,
             top: g.padding[0].0,
             left: g.padding[1].0,
             vectors,
-            lanes,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Direct kernels with a row's output positions side by side in each vector, for any number of
 //! output channels: one output row of a tile of channels at a time, all in registers.
 
-use super::{Geometry, Gradients, Images, Padded, load};
+use super::{Geometry, Gradients, Images, LANES, Padded, load};
 use crate::copy_short;
 use pulp::{Simd, WithSimd};
 use std::array;
@@ -28,12 +28,7 @@ pub(super) fn weights(g: &Geometry, w: &[f32], bias: Option<&[f32]>, vectors: us
 /// Output channels per forward tile for rows of `vectors` vectors: the candidate that pads the
 /// fewest channels (the larger on a tie); the accumulators then take 6 to 12 registers.
 fn forward_tile(channels: usize, vectors: usize) -> usize {
-    let [large, small] = match vectors {
-        1 => [8, 6],
-        2 => [6, 4],
-        3 => [4, 3],
-        _ => [3, 2],
-    };
+    let [large, small] = if vectors == 1 { [8, 6] } else { [6, 4] };
     let padded = |tile: usize| channels.div_ceil(tile) * tile;
     if padded(small) < padded(large) { small } else { large }
 }
@@ -67,10 +62,6 @@ impl Forward<'_> {
                 (1, 6) => image.rows::<S, KW, 1, 6>(simd),
                 (2, 6) => image.rows::<S, KW, 2, 6>(simd),
                 (2, 4) => image.rows::<S, KW, 2, 4>(simd),
-                (3, 4) => image.rows::<S, KW, 3, 4>(simd),
-                (3, 3) => image.rows::<S, KW, 3, 3>(simd),
-                (4, 3) => image.rows::<S, KW, 4, 3>(simd),
-                (4, 2) => image.rows::<S, KW, 4, 2>(simd),
                 other => unreachable!("no forward kernel for {other:?} (vectors, channels)"),
             }
         }
@@ -128,20 +119,17 @@ impl Image<'_> {
 
 /// Output channels of a weight-gradient tile for `channels` output channels: the candidate that
 /// pads the fewest (the larger on a tie). Its `tile · KW` accumulators, the `KW` shifted input
-/// vectors and an output gradient's vector fit AVX-512's 32 registers, or AVX2's 16.
-fn gradient_tile(channels: usize, lanes: usize) -> usize {
-    if lanes < 16 {
-        return 2;
-    }
+/// vectors and an output gradient's vector fit the 32 registers.
+fn gradient_tile(channels: usize) -> usize {
     if channels.div_ceil(3) * 3 < channels.div_ceil(4) * 4 { 3 } else { 4 }
 }
 
-/// Writes `dy` (`[N, O, HO, WO]`) into `dst` as `[N, O' / T, HO, T, vectors·lanes]`, `T` the
+/// Writes `dy` (`[N, O, HO, WO]`) into `dst` as `[N, O' / T, HO, T, vectors·LANES]`, `T` the
 /// [`gradient_tile`]: a tile's rows side by side, each zero-padded to whole vectors, and the
 /// channels padded to `O'`, a multiple of `T`, with zeros.
 pub(super) fn gradient_rows(g: &Geometry, dy: &[f32], padded: &Padded, dst: &mut Vec<f32>) {
-    let ([ho, wo], width) = (g.output(), padded.vectors * padded.lanes);
-    let tile = gradient_tile(g.out_channels, padded.lanes);
+    let ([ho, wo], width) = (g.output(), padded.vectors * LANES);
+    let tile = gradient_tile(g.out_channels);
     let image_len = g.out_channels.div_ceil(tile) * tile * ho * width;
     dst.clear();
     dst.resize(dy.len() / (g.out_channels * ho * wo) * image_len, 0.0);
@@ -162,7 +150,7 @@ impl WithSimd for WeightSums<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        match (self.0.g.kernel[1], self.0.padded.vectors, gradient_tile(self.0.g.out_channels, S::F32_LANES)) {
+        match (self.0.g.kernel[1], self.0.padded.vectors, gradient_tile(self.0.g.out_channels)) {
             (3, 1, 4) => self.tiles::<S, 3, 1, 4>(simd),
             (3, 2, 4) => self.tiles::<S, 3, 2, 4>(simd),
             (3, 1, 3) => self.tiles::<S, 3, 1, 3>(simd),
@@ -171,12 +159,6 @@ impl WithSimd for WeightSums<'_> {
             (5, 1, 3) => self.tiles::<S, 5, 1, 3>(simd),
             (5, 2, 3) => self.tiles::<S, 5, 2, 3>(simd),
             (5, 2, 4) => self.tiles::<S, 5, 2, 4>(simd),
-            (3, 2, 2) => self.tiles::<S, 3, 2, 2>(simd),
-            (3, 3, 2) => self.tiles::<S, 3, 3, 2>(simd),
-            (3, 4, 2) => self.tiles::<S, 3, 4, 2>(simd),
-            (5, 2, 2) => self.tiles::<S, 5, 2, 2>(simd),
-            (5, 3, 2) => self.tiles::<S, 5, 3, 2>(simd),
-            (5, 4, 2) => self.tiles::<S, 5, 4, 2>(simd),
             other => unreachable!("no weight-gradient kernel for {other:?} (width, vectors, channels)"),
         }
     }
