@@ -56,7 +56,7 @@ impl Forward<'_> {
         let tile = forward_tile(g.out_channels, padded.vectors);
         let out_len = g.out_channels * g.positions();
         for (xp, y) in xp.chunks_exact(padded.image_len(g.in_channels)).zip(y.chunks_exact_mut(out_len)) {
-            let image = Image { g, padded, xp, weights, bias, y };
+            let image = Images { g, padded, xp, weights, bias, y };
             match (padded.vectors, tile) {
                 (1, 8) => image.rows::<S, KW, 1, 8>(simd),
                 (1, 6) => image.rows::<S, KW, 1, 6>(simd),
@@ -68,22 +68,12 @@ impl Forward<'_> {
     }
 }
 
-/// One image of [`Images`].
-struct Image<'a> {
-    g: &'a Geometry,
-    padded: &'a Padded,
-    xp: &'a [f32],
-    weights: &'a [f32],
-    bias: &'a [f32],
-    y: &'a mut [f32],
-}
-
-impl Image<'_> {
-    /// The output `[O, HO, WO]`, `T` channels and one output row of `V` vectors at a time, all
-    /// in registers, for a kernel `KW` wide.
+impl Images<'_> {
+    /// The output `[O, HO, WO]` of one image, `T` channels and one output row of `V` vectors at
+    /// a time, all in registers, for a kernel `KW` wide.
     #[inline(always)]
     fn rows<S: Simd, const KW: usize, const V: usize, const T: usize>(self, simd: S) {
-        let Image { g, padded, xp, weights, bias, y } = self;
+        let Images { g, padded, xp, weights, bias, y } = self;
         let ([ho, wo], kh, pitch) = (g.output(), g.kernel[0], padded.pitch);
         let taps = g.in_channels * kh * KW;
         for (t, (tile, bias)) in weights.chunks_exact(taps * T).zip(bias.chunks_exact(T)).enumerate() {
