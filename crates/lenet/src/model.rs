@@ -148,8 +148,8 @@ impl LeNet {
         }
     }
 
-    /// The activation, then the 2x2 pooling. Every activation here is non-decreasing, so the max
-    /// of activations is the activation of the max: max pooling goes first, and the activation
+    /// The 2x2 pooling of the activation. Every activation here is non-decreasing, so the max of
+    /// activations is the activation of the max: max pooling goes first, and the activation
     /// then runs on a quarter of the values, for the same outputs and gradients (LeNet-5's
     /// training step on flex ran 11% faster on one thread).
     fn act_pool(&self, x: Tensor<4>) -> Tensor<4> {

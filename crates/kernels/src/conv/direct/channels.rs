@@ -2,15 +2,15 @@
 //! worth of output channels (LeNet-5's conv2: 16, with AVX-512): no lane idles past a row's end,
 //! as 6 of 16 did on conv2's 10-wide rows with the positions side by side.
 
-use super::{Gradients, Images, load};
+use super::{Gradients, Images, LANES, load};
 use crate::conv::Geometry;
 use pulp::{Simd, WithSimd};
 
 /// The narrowest output row the forward kernel takes (the least of [`tile_width`]'s candidates).
 pub(super) const NARROWEST: usize = 8;
 
-/// The most values of a tile of the forward kernel: 16 positions of 16 channels.
-const MOST_TILE_VALUES: usize = 256;
+/// The most values of a tile of the forward kernel: 16 positions of a vector's channels.
+const MOST_TILE_VALUES: usize = 16 * LANES;
 
 /// The weights as `[C, KH, KW, O]` (each tap's output channels side by side) and the bias.
 pub(super) fn weights(g: &Geometry, w: &[f32], bias: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
