@@ -420,3 +420,20 @@ fn attention_matches_burn() {
     let plain = kernels::attention(view().inner());
     assert!(relative_error(plain, want.inner()) < 1e-5, "without autodiff");
 }
+
+/// The direct kernel of many channels (with AVX-512): 3x3 convolutions at stride 1 with whole
+/// vectors of output channels, forward and (with whole vectors of input channels) backward to the
+/// input, on rows that fill the tiles (14, 16, 28) or that the last tile overlaps (20), with
+/// padding that makes the input gradient's own padding uneven, and as a transposed convolution.
+#[test]
+fn direct_kernels_of_many_channels() {
+    let same = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    check([3, 32, 14, 14], [32, 32, 3, 3], same.clone(), true);
+    check([2, 48, 16, 16], [32, 48, 3, 3], same.clone(), true);
+    check([2, 16, 28, 28], [16, 16, 3, 3], same.clone(), true);
+    check([2, 32, 9, 20], [16, 32, 3, 3], same.clone(), false);
+    check([2, 12, 16, 16], [32, 12, 3, 3], same, true);
+    check([2, 16, 15, 18], [16, 16, 3, 3], ConvOptions::new([1, 1], [2, 0], [1, 1], 1), true);
+    // A stride-1 transposed convolution is the input gradient's kernel, with a bias.
+    check_transposed([2, 16, 16, 16], [16, 32, 3, 3], ConvTransposeOptions::new([1, 1], [1, 1], [0, 0], [1, 1], 1));
+}

@@ -123,7 +123,7 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
     if let Some(bias) = bias {
         assert_eq!(bias.len(), g.out_channels, "one bias per output channel of {g:?}");
     }
-    if g.is_direct() {
+    if g.is_direct() || g.is_direct_many() {
         return direct::forward(g, x, w, bias);
     }
     if winograd::applies(g) {
@@ -265,6 +265,9 @@ pub fn transposed_backward(
 /// The input gradient: `Wᵀ · dY` per group of images, folded back by col2im; plus `bias` per
 /// input channel when it serves as a transposed convolution.
 fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    if let Some(adjoint) = g.adjoint().filter(Geometry::is_direct_many) {
+        return direct::input_gradient(g, &adjoint, w, dy, bias);
+    }
     if winograd::applies(g) {
         return winograd::input_gradient(g, w, dy, bias);
     }

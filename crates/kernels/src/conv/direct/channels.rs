@@ -1,6 +1,8 @@
-//! Direct kernels with one output position's channels in each vector, for exactly a vector's
-//! worth of output channels (LeNet-5's conv2: 16, with AVX-512): no lane idles past a row's end,
-//! as 6 of 16 did on conv2's 10-wide rows with the positions side by side.
+//! Direct kernels with one output position's channels in each vector, for whole vectors of
+//! output channels (LeNet-5's conv2: 16, with AVX-512): no lane idles past a row's end, as 6 of
+//! 16 did on conv2's 10-wide rows with the positions side by side. The forward kernel also serves
+//! many channels (the UNet's and ResNet-20's 3x3 convolutions, a vector of output channels at a
+//! time), and the weight-gradient kernel exactly one vector's worth.
 
 use super::{Gradients, Images, LANES, load};
 use crate::conv::Geometry;
@@ -12,13 +14,15 @@ pub(super) const NARROWEST: usize = 8;
 /// The most values of a tile of the forward kernel: 16 positions of a vector's channels.
 const MOST_TILE_VALUES: usize = 16 * LANES;
 
-/// The weights as `[C, KH, KW, O]` (each tap's output channels side by side) and the bias.
+/// The weights as `[O / lanes, C, KH, KW, lanes]` (each tap's output channels of one block of a
+/// vector's worth side by side) and the bias.
 pub(super) fn weights(g: &Geometry, w: &[f32], bias: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
     let (taps, o_n) = (g.in_channels * g.kernel[0] * g.kernel[1], g.out_channels);
     let mut weights = vec![0.0; taps * o_n];
     for (o, filter) in w.chunks_exact(taps).enumerate() {
+        let (block, lane) = (o / LANES, o % LANES);
         for (k, &v) in filter.iter().enumerate() {
-            weights[k * o_n + o] = v;
+            weights[(block * taps + k) * LANES + lane] = v;
         }
     }
     (weights, bias.map_or_else(|| vec![0.0; o_n], <[f32]>::to_vec))
@@ -57,38 +61,42 @@ impl WithSimd for Forward<'_> {
 }
 
 impl Forward<'_> {
-    /// Each image's output, `R` positions of a row at a time, their channels summed in `R`
-    /// registers over every tap (a weight vector each, times each position's input value).
+    /// Each image's output, a vector of channels and `R` positions of a row at a time, summed in
+    /// `R` registers over every tap (a weight vector each, times each position's input value).
     #[inline(always)]
     fn tiles<S: Simd, const K: usize, const R: usize>(self, simd: S) {
         let Images { g, padded, xp, weights, bias, y } = self.0;
         let ([ho, wo], kh, lanes, pitch) = (g.output(), g.kernel[0], S::F32_LANES, padded.pitch);
-        let bias = load::<S>(bias);
+        let block_len = g.in_channels * kh * K * lanes;
         let starts = (0..wo.div_ceil(R)).map(|t| (t * R).min(wo - R));
         let mut tile = [0.0; MOST_TILE_VALUES];
-        let images = xp.chunks_exact(padded.image_len(g.in_channels)).zip(y.chunks_exact_mut(lanes * ho * wo));
+        let images = xp.chunks_exact(padded.image_len(g.in_channels)).zip(y.chunks_exact_mut(g.out_channels * ho * wo));
         for (xp, y) in images {
-            for r in 0..ho {
-                for x0 in starts.clone() {
-                    let mut acc = [bias; R];
-                    for (k, taps) in weights.chunks_exact(K * lanes).enumerate() {
-                        let (c, i) = (k / kh, k % kh);
-                        let row = &xp[(c * padded.rows + r + i) * pitch + x0..][..R + K - 1];
-                        for j in 0..K {
-                            let w = load::<S>(&taps[j * lanes..]);
-                            for (p, a) in acc.iter_mut().enumerate() {
-                                *a = simd.mul_add_f32s(simd.splat_f32s(row[p + j]), w, *a);
+            let blocks = weights.chunks_exact(block_len).zip(bias.chunks_exact(lanes));
+            for ((weights, bias), y) in blocks.zip(y.chunks_exact_mut(lanes * ho * wo)) {
+                let bias = load::<S>(bias);
+                for r in 0..ho {
+                    for x0 in starts.clone() {
+                        let mut acc = [bias; R];
+                        for (k, taps) in weights.chunks_exact(K * lanes).enumerate() {
+                            let (c, i) = (k / kh, k % kh);
+                            let row = &xp[(c * padded.rows + r + i) * pitch + x0..][..R + K - 1];
+                            for j in 0..K {
+                                let w = load::<S>(&taps[j * lanes..]);
+                                for (p, a) in acc.iter_mut().enumerate() {
+                                    *a = simd.mul_add_f32s(simd.splat_f32s(row[p + j]), w, *a);
+                                }
                             }
                         }
-                    }
-                    // Through a buffer: a slice over the accumulators would keep them in memory.
-                    for (values, a) in tile.chunks_exact_mut(lanes).zip(acc) {
-                        simd.partial_store_f32s(values, a);
-                    }
-                    for o in 0..lanes {
-                        let dst = &mut y[(o * ho + r) * wo + x0..][..R];
-                        for (p, d) in dst.iter_mut().enumerate() {
-                            *d = tile[p * lanes + o];
+                        // Through a buffer: a slice over the accumulators would keep them in memory.
+                        for (values, a) in tile.chunks_exact_mut(lanes).zip(acc) {
+                            simd.partial_store_f32s(values, a);
+                        }
+                        for o in 0..lanes {
+                            let dst = &mut y[(o * ho + r) * wo + x0..][..R];
+                            for (p, d) in dst.iter_mut().enumerate() {
+                                *d = tile[p * lanes + o];
+                            }
                         }
                     }
                 }

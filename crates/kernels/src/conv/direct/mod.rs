@@ -7,8 +7,13 @@
 //! Two layouts of the vectors: [`channels`] holds one output position's channels in a vector,
 //! for exactly a vector's worth of output channels (conv2's 16 with AVX-512); [`pixels`] holds a
 //! row's output positions, for any number of channels (conv1's 6), wasting the lanes past the
-//! row's end. The input gradient stays with im2col: as a direct convolution of the output
-//! gradient it sums over the zero padding too, twice LeNet conv2's products.
+//! row's end. The input gradient of few channels stays with im2col: as a direct convolution of the
+//! output gradient it sums over the zero padding too, twice LeNet conv2's products.
+//!
+//! [`channels`]' forward kernel also takes 3x3 convolutions of many channels on rows at least 14
+//! wide (the UNet's, ResNet-20's first two stages), forward and, as the convolution of the output
+//! gradient by the flipped kernels, backward to the input; their weight gradient stays with
+//! im2col and Winograd.
 
 mod channels;
 mod pixels;
@@ -17,6 +22,7 @@ use super::Geometry;
 use crate::batching::{per_thread, sum_over_runs};
 use crate::copy_short;
 use crate::output::in_pieces;
+use crate::winograd;
 use pulp::{Simd, WithSimd};
 
 /// The lanes of the vectors the kernels take: AVX-512's. With AVX2's 8 (forced on an AVX-512
@@ -33,6 +39,18 @@ const FEW_CHANNELS: usize = 8;
 
 /// ...and no more than this on the other side.
 const MAX_CHANNELS: usize = 16;
+
+/// The narrowest output rows of convolutions with many channels the kernels take: from 14, a
+/// row fills whole tiles of 14 or 16 positions. Measured forward and backward at batch 128 on 2
+/// threads of a Xeon with AVX-512, they beat im2col on the UNet's 14x14 level (32 to 32
+/// channels: 6.6 against 5.9 ms) and Winograd at 28x28 (16 to 16: 9.5 against 7.3) and
+/// ResNet-20's 32x32 (9.6 against 8.6); on 7x7 rows, tiles of 7 positions took 64 to 64 channels
+/// from 5.2 to 5.5 ms and 128 to 64 from 10.5 to 12.8.
+const MANY_CHANNELS_WIDTH: usize = 14;
+
+/// See [`Geometry::is_direct_many`]: Winograd's transforms kept ResNet-18's 32x32 stage (64
+/// channels), 78 against 88 ms forward, and its 16x16 (128), 80 against 92.
+const WINOGRAD_CHANNELS: usize = 64;
 
 /// Images whose padded inputs and output gradients the weight gradient's tiles sweep together:
 /// they stay in cache.
@@ -56,8 +74,67 @@ impl Geometry {
     /// Whether the [`channels`] kernels take this convolution: a vector's worth of output
     /// channels, a square kernel, and output rows at least [`channels::NARROWEST`] wide.
     fn by_channels(&self) -> bool {
-        self.out_channels == LANES && self.kernel[0] == self.kernel[1] && self.output()[1] >= channels::NARROWEST
+        self.out_channels.is_multiple_of(LANES)
+            && self.kernel[0] == self.kernel[1]
+            && self.output()[1] >= channels::NARROWEST
     }
+
+    /// Whether the [`channels`] kernel takes this convolution of more channels than
+    /// [`Geometry::is_direct`]'s: a 3x3 kernel at stride 1, whole vectors of output channels, at
+    /// least [`FEW_CHANNELS`] in, and output rows at least [`MANY_CHANNELS_WIDTH`] wide; with
+    /// [`WINOGRAD_CHANNELS`] or more on both sides, only where Winograd's transforms do not apply.
+    pub(super) fn is_direct_many(&self) -> bool {
+        self.stride == [1, 1]
+            && self.dilation == [1, 1]
+            && self.kernel == [3, 3]
+            && self.out_channels.is_multiple_of(LANES)
+            && self.in_channels >= FEW_CHANNELS
+            && self.output()[1] >= MANY_CHANNELS_WIDTH
+            && (self.in_channels.min(self.out_channels) < WINOGRAD_CHANNELS || !winograd::applies(self))
+            && lanes() == LANES
+    }
+
+    /// The input gradient's convolution, for stride and dilation 1 and padding narrower than the
+    /// kernel: the output gradient's, by the flipped kernels with the channels' roles swapped,
+    /// padded so that it gives back the input's size.
+    pub(super) fn adjoint(&self) -> Option<Geometry> {
+        let pad = |d: usize| {
+            let reach = self.kernel[d] - 1;
+            let (before, after) = self.padding[d];
+            (before <= reach && after <= reach).then_some((reach - before, reach - after))
+        };
+        let unit = self.stride == [1, 1] && self.dilation == [1, 1];
+        Some(Geometry {
+            in_channels: self.out_channels,
+            out_channels: self.in_channels,
+            input: self.output(),
+            padding: [pad(0)?, pad(1)?],
+            ..*self
+        })
+        .filter(|_| unit)
+    }
+}
+
+/// The input gradient `dx` (`[N, C, H, W]`) of the convolution `g`: the forward convolution
+/// `adjoint` ([`Geometry::adjoint`]) of `dy` by the flipped kernels, plus `bias` (`[C]`) where it
+/// serves as a transposed convolution.
+pub(super) fn input_gradient(
+    g: &Geometry,
+    adjoint: &Geometry,
+    w: &[f32],
+    dy: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let ([kh, kw], c_n, o_n) = (g.kernel, g.in_channels, g.out_channels);
+    let mut flipped = vec![0.0; w.len()];
+    for (o, filters) in w.chunks_exact(c_n * kh * kw).enumerate() {
+        for (c, kernel) in filters.chunks_exact(kh * kw).enumerate() {
+            for (k, &v) in kernel.iter().enumerate() {
+                flipped[((c * o_n + o) * kh + kh - 1 - k / kw) * kw + kw - 1 - k % kw] = v;
+            }
+        }
+    }
+    forward(adjoint, dy, &flipped, bias)
 }
 
 /// `f32` lanes of this processor's widest vectors (16 with AVX-512, 8 with AVX2).
