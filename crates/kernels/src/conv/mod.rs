@@ -262,8 +262,9 @@ pub fn transposed_backward(
     }
 }
 
-/// The input gradient: `Wᵀ · dY` per group of images, folded back by col2im; plus `bias` per
-/// input channel when it serves as a transposed convolution.
+/// The input gradient: `Wᵀ · dY` per group of images, folded back by col2im (or the direct
+/// kernel's or Winograd's convolution of `dY`); plus `bias` per input channel when it serves as a
+/// transposed convolution.
 fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     if let Some(adjoint) = g.adjoint().filter(Geometry::is_direct_many) {
         return direct::input_gradient(g, &adjoint, w, dy, bias);

@@ -43,13 +43,14 @@ const MAX_CHANNELS: usize = 16;
 /// The narrowest output rows of convolutions with many channels the kernels take: from 14, a
 /// row fills whole tiles of 14 or 16 positions. Measured forward and backward at batch 128 on 2
 /// threads of a Xeon with AVX-512, they beat im2col on the UNet's 14x14 level (32 to 32
-/// channels: 6.6 against 5.9 ms) and Winograd at 28x28 (16 to 16: 9.5 against 7.3) and
-/// ResNet-20's 32x32 (9.6 against 8.6); on 7x7 rows, tiles of 7 positions took 64 to 64 channels
-/// from 5.2 to 5.5 ms and 128 to 64 from 10.5 to 12.8.
+/// channels: 5.9 ms where im2col took 6.6) and Winograd at 28x28 (16 to 16: 7.3 where it took
+/// 9.5) and at ResNet-20's 32x32 (8.6 against 9.6); on 7x7 rows, tiles of 7 positions took 64 to
+/// 64 channels from 5.2 to 5.5 ms and 128 to 64 from 10.5 to 12.8.
 const MANY_CHANNELS_WIDTH: usize = 14;
 
 /// See [`Geometry::is_direct_many`]: Winograd's transforms kept ResNet-18's 32x32 stage (64
-/// channels), 78 against 88 ms forward, and its 16x16 (128), 80 against 92.
+/// channels) at 78 ms forward and backward where the direct kernel took 106, and its 16x16 (128
+/// channels) at 80 against 98.
 const WINOGRAD_CHANNELS: usize = 64;
 
 /// Images whose padded inputs and output gradients the weight gradient's tiles sweep together:
@@ -71,8 +72,8 @@ impl Geometry {
             && lanes() == LANES
     }
 
-    /// Whether the [`channels`] kernels take this convolution: a vector's worth of output
-    /// channels, a square kernel, and output rows at least [`channels::NARROWEST`] wide.
+    /// Whether the [`channels`] kernels take this convolution: whole vectors of output channels,
+    /// a square kernel, and output rows at least [`channels::NARROWEST`] wide.
     fn by_channels(&self) -> bool {
         self.out_channels.is_multiple_of(LANES)
             && self.kernel[0] == self.kernel[1]
@@ -98,12 +99,14 @@ impl Geometry {
     /// kernel: the output gradient's, by the flipped kernels with the channels' roles swapped,
     /// padded so that it gives back the input's size.
     pub(super) fn adjoint(&self) -> Option<Geometry> {
+        if self.stride != [1, 1] || self.dilation != [1, 1] {
+            return None;
+        }
         let pad = |d: usize| {
             let reach = self.kernel[d] - 1;
             let (before, after) = self.padding[d];
             (before <= reach && after <= reach).then_some((reach - before, reach - after))
         };
-        let unit = self.stride == [1, 1] && self.dilation == [1, 1];
         Some(Geometry {
             in_channels: self.out_channels,
             out_channels: self.in_channels,
@@ -111,7 +114,6 @@ impl Geometry {
             padding: [pad(0)?, pad(1)?],
             ..*self
         })
-        .filter(|_| unit)
     }
 }
 
