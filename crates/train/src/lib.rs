@@ -97,7 +97,8 @@ pub fn flush_denormals() {
 /// until it is done: two thread wake-ups per operation, hundreds per training step. On a pool
 /// thread an operation runs its first half in place while the other threads steal the rest, and
 /// the serial work between operations runs there too. The pool's threads get the main thread's
-/// 8 MiB of stack (std's default for other threads is 2 MiB).
+/// 8 MiB of stack (std's default for other threads is 2 MiB) and flush denormals to zero
+/// ([`flush_denormals`]).
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     // An error means the global pool already exists: built by an earlier call (with this stack),
     // or by a parallel operation run before this one (with std's), which `main` does not do.
