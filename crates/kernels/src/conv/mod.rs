@@ -217,9 +217,11 @@ pub fn backward(
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     assert_eq!(x.len(), g.batch * g.image_len(), "input does not match {g:?}");
     assert_eq!(dy.len(), g.batch * g.out_channels * g.positions(), "output gradient does not match {g:?}");
-    // A stride-1 input gradient can also be computed as a convolution of `dy` with the flipped
-    // kernel (a GEMM summing over O·KH·KW instead of O); measured on ResNet-20 and LeNet-5's
-    // shapes it was no faster, and slower for LeNet's few channels, so col2im serves all.
+    // A stride-1 input gradient is also a convolution of `dy` with the flipped kernel. As a GEMM
+    // of its own column matrix (summing over O·KH·KW instead of O) it was no faster on ResNet-20
+    // and LeNet-5's shapes, and slower for LeNet's few channels; Winograd's transforms and the
+    // direct kernel of many channels compute it that way without one (`input_gradient`), and
+    // col2im serves the rest.
     let weight_gradient =
         || if winograd::applies(g) { winograd::weight_gradient(g, x, dy) } else { weight_gradient(g, x, dy, None) };
     (want_input.then(|| input_gradient(g, w, dy, None)), want_weight.then(weight_gradient))
