@@ -417,6 +417,10 @@ def op(name, device):
         gn = torch.nn.GroupNorm(8, 16).to(device)
         x = torch.randn(128, 16, 28, 28, **g)
         return lambda: gn(x).sum().backward()
+    if name == "unet-gn-silu-fwd-bwd":
+        gn = torch.nn.GroupNorm(8, 16).to(device)
+        x = torch.randn(128, 16, 28, 28, **g)
+        return lambda: F.silu(gn(x)).sum().backward()
     if name == "unet-silu-fwd-bwd":
         x = torch.randn(128, 16, 28, 28, **g)
         return lambda: F.silu(x).sum().backward()
@@ -453,7 +457,7 @@ def op(name, device):
 OPS = ["conv1-fwd", "conv1-fwd-bwd", "conv2-fwd", "conv2-fwd-bwd", "pool-fwd-bwd", "alexnet-pool-fwd-bwd", "relu-fwd-bwd",
        "linear-fwd-bwd", "resnet-conv-fwd", "resnet-conv-fwd-bwd", "resnet-conv-fwd-bwd-input",
        "resnet-conv-fwd-bwd-weight", "resnet-conv3-fwd-bwd", "resnet-conv2-fwd-bwd", "resnet-down2-fwd-bwd",
-       "resnet-down3-fwd-bwd", "resnet-stem-fwd-bwd", "resnet-bn-fwd-bwd", "unet-gn-fwd-bwd", "unet-silu-fwd-bwd", "unet-attn-fwd-bwd", "dcgan-convt-fwd-bwd", "matmul-256"]  # fmt: skip
+       "resnet-down3-fwd-bwd", "resnet-stem-fwd-bwd", "resnet-bn-fwd-bwd", "unet-gn-fwd-bwd", "unet-gn-silu-fwd-bwd", "unet-silu-fwd-bwd", "unet-attn-fwd-bwd", "dcgan-convt-fwd-bwd", "matmul-256"]  # fmt: skip
 
 
 def cmd_ops(args):

@@ -3,6 +3,7 @@ use burn::nn::BatchNorm;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Tensor};
+use kernels::pointwise::Pointwise;
 
 use crate::DcganConfig;
 use crate::config::{WEIGHT_INIT, batch_norm};
@@ -58,7 +59,7 @@ impl Discriminator {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<1> {
         let mut x = kernels::leaky_relu(kernels::conv(&self.input, images), SLOPE);
         for (conv, bn) in &self.hidden {
-            x = kernels::leaky_relu(kernels::batch_norm(bn, kernels::conv(conv, x)), SLOPE);
+            x = kernels::batch_norm_then(bn, kernels::conv(conv, x), Pointwise::LeakyRelu(SLOPE as f32));
         }
         kernels::conv(&self.output, x).flatten(0, 3)
     }

@@ -3,6 +3,7 @@ use burn::nn::BatchNorm;
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Tensor};
+use kernels::pointwise::Pointwise;
 
 use crate::DcganConfig;
 use crate::config::{WEIGHT_INIT, batch_norm};
@@ -58,7 +59,7 @@ impl Generator {
         let [batch, _] = z.dims();
         let mut x: Tensor<4> = z.reshape([batch, self.latent_dim, 1, 1]);
         for (conv, bn) in &self.hidden {
-            x = kernels::relu(kernels::batch_norm(bn, kernels::conv_transpose(conv, x)));
+            x = kernels::batch_norm_then(bn, kernels::conv_transpose(conv, x), Pointwise::Relu);
         }
         tanh(kernels::conv_transpose(&self.output, x))
     }

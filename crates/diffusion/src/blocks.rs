@@ -10,6 +10,7 @@ use burn::nn::{
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
+use kernels::pointwise::Pointwise;
 
 /// A 3x3 convolution keeping the size.
 pub(crate) fn conv3(from: usize, to: usize, device: &Device) -> Conv2d {
@@ -70,9 +71,10 @@ impl ResBlock {
     /// - `x`: `[batch, from, h, w]`, `time`: `[batch, time_dim]`
     /// - output: `[batch, to, h, w]`
     pub fn forward(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
-        let h = kernels::conv(&self.conv1, kernels::silu(kernels::group_norm(&self.norm1, x.clone())));
+        let h = kernels::conv(&self.conv1, kernels::group_norm_then(&self.norm1, x.clone(), Pointwise::Silu));
         let h = kernels::add_sample_bias(h, self.time.forward(kernels::silu(time)));
-        let h = kernels::conv(&self.conv2, self.dropout.forward(kernels::silu(kernels::group_norm(&self.norm2, h))));
+        let h =
+            kernels::conv(&self.conv2, self.dropout.forward(kernels::group_norm_then(&self.norm2, h, Pointwise::Silu)));
         let shortcut = match &self.skip {
             Some(conv) => kernels::conv(conv, x),
             None => x,

@@ -3,6 +3,7 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
+use kernels::pointwise::Pointwise;
 
 use crate::blocks::{Attention, ResBlock, conv3, downsample, timestep_embedding, upsample, zero_conv};
 
@@ -174,6 +175,6 @@ impl UNet {
                 h = kernels::conv(conv, upsample(h, [height, width]));
             }
         }
-        kernels::conv(&self.conv_out, kernels::silu(kernels::group_norm(&self.norm_out, h)))
+        kernels::conv(&self.conv_out, kernels::group_norm_then(&self.norm_out, h, Pointwise::Silu))
     }
 }

@@ -17,6 +17,17 @@ use burn::backend::{
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 use std::sync::Arc;
 
+/// How [`FlexKernels::fused_norm`] normalises.
+#[derive(Clone, Copy, Debug)]
+pub struct NormOptions {
+    /// Which values share statistics.
+    pub over: Statistics,
+    /// Added to the variance before its square root.
+    pub epsilon: f64,
+    /// The activation applied to the normalised values, if any.
+    pub then: Option<Pointwise>,
+}
+
 /// Which of the two operations, on which geometry. For a transposed convolution the geometry is
 /// that of the convolution it is the adjoint of (its output is the transposed one's input).
 #[derive(Clone, Copy, Debug)]
@@ -40,15 +51,14 @@ pub trait FlexKernels: Backend {
     ) -> FloatTensor<Self>;
     /// Max pooling of every plane; `plane.batch` is batch times channels.
     fn planes_max_pool(x: FloatTensor<Self>, plane: Geometry) -> FloatTensor<Self>;
-    /// Batch or group normalisation with statistics of the values themselves: the output, and
-    /// each set's mean and biased variance (untracked), which batch norm's running statistics
-    /// take in.
+    /// Batch or group normalisation with statistics of the values themselves, followed by the
+    /// activation `then` if any: the output, and each set's mean and biased variance
+    /// (untracked), which batch norm's running statistics take in.
     fn fused_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
-        over: Statistics,
-        epsilon: f64,
+        norm: NormOptions,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// `(x - mean) · scale + shift` with one `[channels]` value of each per channel: batch
     /// normalisation in inference.
@@ -100,15 +110,13 @@ pub fn fused_norm<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
-    over: Statistics,
-    epsilon: f64,
+    norm: NormOptions,
 ) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
     let (y, mean, variance) = <burn::backend::Dispatch as FlexKernels>::fused_norm(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
-        over,
-        epsilon,
+        norm,
     );
     (Tensor::from_dispatch(y), Tensor::from_dispatch(mean), Tensor::from_dispatch(variance))
 }
@@ -197,12 +205,11 @@ impl FlexKernels for Flex {
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
-        over: Statistics,
-        epsilon: f64,
+        options: NormOptions,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let (shape, norm) = (x.layout().shape().clone(), norm_of(&x, over));
+        let (shape, norm) = (x.layout().shape().clone(), norm_of(&x, options.over));
         let (x, gamma, beta) = (values(&x), values(&gamma), values(&beta));
-        let f = norm::forward(&norm, slice(&x), slice(&gamma), slice(&beta), epsilon);
+        let f = norm::forward(&norm, slice(&x), slice(&gamma), slice(&beta), options.epsilon, options.then);
         let sets = Shape::from([norm.sets()]);
         (tensor(f.output, shape), tensor(f.mean, sets.clone()), tensor(f.variance, sets))
     }
@@ -341,28 +348,27 @@ impl<C: CheckpointStrategy> FlexKernels for Autodiff<Flex, C> {
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
-        over: Statistics,
-        epsilon: f64,
+        options: NormOptions,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let statistic = <Self as AutodiffBackend>::from_inner;
         match NormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
-                let gamma_values = slice(&values(gamma.primitive())).to_vec();
+                let [gamma_values, beta_values] = [&gamma, &beta].map(|t| slice(&values(t.primitive())).to_vec());
                 let (y, mean, variance) =
-                    Flex::fused_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), over, epsilon);
+                    Flex::fused_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), options);
                 let saved = NormState {
                     gamma: gamma_values,
+                    beta: beta_values,
                     mean: slice(&mean).to_vec(),
                     variance: slice(&variance).to_vec(),
-                    over,
-                    epsilon,
+                    options,
                 };
                 (prep.finish((x_state, Arc::new(saved)), y), statistic(mean), statistic(variance))
             }
             OpsKind::UnTracked(prep) => {
                 let (y, mean, variance) =
-                    Flex::fused_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), over, epsilon);
+                    Flex::fused_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), options);
                 (prep.finish(y), statistic(mean), statistic(variance))
             }
         }
@@ -423,10 +429,10 @@ impl<C: CheckpointStrategy> FlexKernels for Autodiff<Flex, C> {
 #[derive(Debug)]
 struct NormState {
     gamma: Vec<f32>,
+    beta: Vec<f32>,
     mean: Vec<f32>,
     variance: Vec<f32>,
-    over: Statistics,
-    epsilon: f64,
+    options: NormOptions,
 }
 
 #[derive(Debug)]
@@ -440,10 +446,19 @@ impl Backward<Flex, 3> for NormBackward {
         let dy = values(&grads.consume::<Flex>(&ops.node));
         let (x_state, saved) = ops.state;
         let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
-        let (shape, norm) = (x.layout().shape().clone(), norm_of(&x, saved.over));
+        let (shape, norm) = (x.layout().shape().clone(), norm_of(&x, saved.options.over));
         let x = values(&x);
-        let (dx, dgamma, dbeta) =
-            norm::backward(&norm, slice(&x), slice(&dy), &saved.gamma, &saved.mean, &saved.variance, saved.epsilon);
+        let (dx, dgamma, dbeta) = norm::backward(
+            &norm,
+            slice(&x),
+            slice(&dy),
+            &saved.gamma,
+            &saved.beta,
+            &saved.mean,
+            &saved.variance,
+            saved.options.epsilon,
+            saved.options.then,
+        );
         let channels = Shape::from([norm.channels]);
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, tensor(dx, shape));

@@ -10,7 +10,8 @@
 //! the whole input as one fully connected product, and the larger 3x3 "same" ones, forward and
 //! backward, through Winograd's F(2x2, 3x3), in `winograd`; the bias added and summed in the same
 //! operation), [`max_pool2d`] through [`mod@pool`]'s loops, [`batch_norm`] and [`group_norm`]
-//! through [`mod@norm`]'s two-pass kernels (which also add [`add_sample_bias`]'s biases), [`relu`],
+//! through [`mod@norm`]'s two-pass kernels (which also add [`add_sample_bias`]'s biases, and
+//! fuse the activation of [`batch_norm_then`] and [`group_norm_then`]), [`relu`],
 //! [`silu`] and [`leaky_relu`] through [`mod@pointwise`], and the UNet's softmax [`fn@attention`]
 //! through [`mod@attention`]; each is registered with burn's autodiff as a backend extension.
 //! Every other device, grouped convolutions, `ceil_mode` pooling and non-`f32` tensors keep burn's
@@ -127,48 +128,103 @@ pub fn conv_transpose2d(
 /// (biased batch variance, `momentum` weighting the new batch).
 pub fn batch_norm<const D: usize>(layer: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    if D >= 2 && extension::applies(&x) {
-        let device = x.device();
-        if !device.is_autodiff() {
-            let mean = layer.running_mean.value().to_device(&device);
-            let variance = layer.running_var.value().to_device(&device);
-            let scale = layer.gamma.val().div(variance.add_scalar(layer.epsilon).sqrt());
-            return extension::normalize(x, mean, scale, layer.beta.val());
-        }
-        // On the autodiff device with training disabled (a frozen layer), burn's own forward.
-        if layer.training.is_enabled() {
-            let (y, mean, variance) = extension::fused_norm(
-                x,
-                layer.gamma.val(),
-                layer.beta.val(),
-                norm::Statistics::PerChannel,
-                layer.epsilon,
-            );
-            let momentum = layer.momentum;
-            let blend = |running: Tensor<1>, batch: Tensor<1>| {
-                running.to_device(&device).mul_scalar(1.0 - momentum).add(batch.mul_scalar(momentum)).detach()
-            };
-            layer.running_mean.update(blend(layer.running_mean.value_sync(), mean));
-            layer.running_var.update(blend(layer.running_var.value_sync(), variance));
-            return y;
-        }
+    if let Some(y) = fused_batch_norm(layer, x.clone(), None) {
+        return y;
     }
     layer.forward(x)
+}
+
+/// `then(layer.forward(x))`, as [`batch_norm`]: in training on flex one operation, which writes
+/// only the activated values and recomputes the normalised ones in its backward pass.
+pub fn batch_norm_then<const D: usize>(layer: &BatchNorm, x: Tensor<D>, then: pointwise::Pointwise) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if let Some(y) = fused_batch_norm(layer, x.clone(), Some(then)) {
+        return y;
+    }
+    activate(layer.forward(x), then)
+}
+
+/// Batch normalisation, followed by `then`, through [`mod@norm`]'s kernels where they apply.
+#[cfg(feature = "flex")]
+fn fused_batch_norm<const D: usize>(
+    layer: &BatchNorm,
+    x: Tensor<D>,
+    then: Option<pointwise::Pointwise>,
+) -> Option<Tensor<D>> {
+    if D < 2 || !extension::applies(&x) {
+        return None;
+    }
+    let device = x.device();
+    if !device.is_autodiff() {
+        let mean = layer.running_mean.value().to_device(&device);
+        let variance = layer.running_var.value().to_device(&device);
+        let scale = layer.gamma.val().div(variance.add_scalar(layer.epsilon).sqrt());
+        let y = extension::normalize(x, mean, scale, layer.beta.val());
+        return Some(match then {
+            Some(f) => extension::activation(y, f),
+            None => y,
+        });
+    }
+    // On the autodiff device with training disabled (a frozen layer), burn's own forward.
+    if !layer.training.is_enabled() {
+        return None;
+    }
+    let options = extension::NormOptions { over: norm::Statistics::PerChannel, epsilon: layer.epsilon, then };
+    let (y, mean, variance) = extension::fused_norm(x, layer.gamma.val(), layer.beta.val(), options);
+    let momentum = layer.momentum;
+    let blend = |running: Tensor<1>, batch: Tensor<1>| {
+        running.to_device(&device).mul_scalar(1.0 - momentum).add(batch.mul_scalar(momentum)).detach()
+    };
+    layer.running_mean.update(blend(layer.running_mean.value_sync(), mean));
+    layer.running_var.update(blend(layer.running_var.value_sync(), variance));
+    Some(y)
 }
 
 /// `layer.forward(x)` for a `[batch, channels, ...]` input (rank 3 or more): on flex through
 /// [`mod@norm`]'s kernels.
 pub fn group_norm<const D: usize>(layer: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    if D >= 3 && extension::applies(&x) && layer.num_groups > 0 && layer.num_channels.is_multiple_of(layer.num_groups) {
-        let device = x.device();
-        let channels = layer.num_channels;
-        let gamma = layer.gamma.as_ref().map(|g| g.val()).unwrap_or_else(|| Tensor::ones([channels], &device));
-        let beta = layer.beta.as_ref().map(|b| b.val()).unwrap_or_else(|| Tensor::zeros([channels], &device));
-        let over = norm::Statistics::PerGroup(layer.num_groups);
-        return extension::fused_norm(x, gamma, beta, over, layer.epsilon).0;
+    if let Some(y) = fused_group_norm(layer, x.clone(), None) {
+        return y;
     }
     layer.forward(x)
+}
+
+/// `then(layer.forward(x))`, as [`group_norm`]: on flex one operation, which writes only the
+/// activated values and recomputes the normalised ones in its backward pass.
+pub fn group_norm_then<const D: usize>(layer: &GroupNorm, x: Tensor<D>, then: pointwise::Pointwise) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if let Some(y) = fused_group_norm(layer, x.clone(), Some(then)) {
+        return y;
+    }
+    activate(layer.forward(x), then)
+}
+
+/// Group normalisation followed by `then` through [`mod@norm`]'s kernels, where they apply.
+#[cfg(feature = "flex")]
+fn fused_group_norm<const D: usize>(
+    layer: &GroupNorm,
+    x: Tensor<D>,
+    then: Option<pointwise::Pointwise>,
+) -> Option<Tensor<D>> {
+    let groups = layer.num_groups;
+    if D < 3 || !extension::applies(&x) || groups == 0 || !layer.num_channels.is_multiple_of(groups) {
+        return None;
+    }
+    let (device, channels) = (x.device(), layer.num_channels);
+    let gamma = layer.gamma.as_ref().map(|g| g.val()).unwrap_or_else(|| Tensor::ones([channels], &device));
+    let beta = layer.beta.as_ref().map(|b| b.val()).unwrap_or_else(|| Tensor::zeros([channels], &device));
+    let options = extension::NormOptions { over: norm::Statistics::PerGroup(groups), epsilon: layer.epsilon, then };
+    Some(extension::fused_norm(x, gamma, beta, options).0)
+}
+
+/// The activation `f` of `x`: [`relu`], [`silu`] or [`leaky_relu`].
+pub fn activate<const D: usize>(x: Tensor<D>, f: pointwise::Pointwise) -> Tensor<D> {
+    match f {
+        pointwise::Pointwise::Relu => relu(x),
+        pointwise::Pointwise::Silu => silu(x),
+        pointwise::Pointwise::LeakyRelu(slope) => leaky_relu(x, slope.into()),
+    }
 }
 
 /// `burn::tensor::activation::relu(x)`: one pass each way on flex, split over the threads.

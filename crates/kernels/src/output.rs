@@ -46,17 +46,56 @@ pub(crate) fn from_pieces<I: Iterator<Item = f32>>(
     piece: usize,
     values: impl Fn(usize) -> I + Sync + Send,
 ) -> Vec<f32> {
-    let mut out = Vec::with_capacity(len);
-    out.spare_capacity_mut()[..len].par_chunks_mut(piece.max(1)).enumerate().for_each(|(i, piece)| {
-        let len = piece.len();
+    written_in_pieces(len, piece, |i, out| out.extend(out.remaining(), values(i))).0
+}
+
+/// The unwritten rest of one piece of an output, filled front to back by [`Cursor::extend`].
+pub(crate) struct Cursor<'a> {
+    slots: &'a mut [MaybeUninit<f32>],
+    written: usize,
+}
+
+impl Cursor<'_> {
+    /// Values of the piece not written yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.slots.len() - self.written
+    }
+
+    /// Writes the next `count` values from `values`, which must yield at least that many (it
+    /// panics otherwise, and when fewer than `count` slots remain).
+    #[inline(always)]
+    pub(crate) fn extend(&mut self, count: usize, values: impl Iterator<Item = f32>) {
+        let slots = self.slots[self.written..][..count].iter_mut();
         write_all(
-            piece.iter_mut().zip(values(i)).map(|(slot, v)| {
+            slots.zip(values).map(|(slot, v)| {
                 slot.write(v);
             }),
-            len,
+            count,
         );
-    });
-    filled(out, len)
+        self.written += count;
+    }
+}
+
+/// `len` values built in pieces of `piece` values: `write(i, cursor)` must fill piece `i`
+/// through the cursor (it panics otherwise), on whichever thread takes it. Each piece's return
+/// value comes back in piece order, for what a piece computes on the side (a set's statistics).
+pub(crate) fn written_in_pieces<T: Send>(
+    len: usize,
+    piece: usize,
+    write: impl Fn(usize, &mut Cursor) -> T + Sync + Send,
+) -> (Vec<f32>, Vec<T>) {
+    let mut out = Vec::with_capacity(len);
+    let results = out.spare_capacity_mut()[..len]
+        .par_chunks_mut(piece.max(1))
+        .enumerate()
+        .map(|(i, slots)| {
+            let mut cursor = Cursor { slots, written: 0 };
+            let result = write(i, &mut cursor);
+            assert_eq!(cursor.remaining(), 0, "piece {i} left {} values unwritten", cursor.remaining());
+            result
+        })
+        .collect();
+    (filled(out, len), results)
 }
 
 /// Two outputs of `len` values built side by side as [`from_pieces`] builds one, from pairs.
@@ -99,8 +138,9 @@ fn write_all(writes: impl Iterator<Item = ()>, len: usize) {
 fn filled(mut values: Vec<f32>, len: usize) -> Vec<f32> {
     assert!(values.capacity() >= len, "{len} values in a capacity of {}", values.capacity());
     // SAFETY: callers pass a vector whose first `len` spare values they initialised, all of them:
-    // every piece was written (`write_all` panics on a short one), and rayon's `for_each`
-    // returns only after every piece, unwinding past this call if one panicked.
+    // every piece was written (`write_all` panics on a short one, `written_in_pieces` on a piece
+    // whose cursor did not reach its end), and rayon's `for_each` and `collect` return only after
+    // every piece, unwinding past this call if one panicked.
     #[allow(unsafe_code)]
     unsafe {
         values.set_len(len);
@@ -138,6 +178,24 @@ mod tests {
         assert_eq!(from_pieces(1003, 10, |i| want[i * 10..].iter().take(10).copied()), want);
         let (a, b) = pairs_from_pieces(1003, 10, |i| want[i * 10..].iter().take(10).map(|&v| (v, -v)));
         assert_eq!((a, b), (want.clone(), want.iter().map(|v| -v).collect()));
+    }
+
+    #[test]
+    fn cursors_fill_pieces_in_parts_and_return_a_value_each() {
+        let (values, sums) = written_in_pieces(25, 10, |i, out| {
+            let start = i * 10;
+            out.extend(3, (start..).map(|v| v as f32));
+            out.extend(out.remaining(), (start + 3..).map(|v| v as f32));
+            start
+        });
+        assert_eq!(values, (0..25).map(|v| v as f32).collect::<Vec<_>>());
+        assert_eq!(sums, [0, 10, 20]);
+    }
+
+    #[test]
+    #[should_panic(expected = "piece 0 left 2 values unwritten")]
+    fn a_piece_left_part_unwritten_panics() {
+        written_in_pieces(10, 5, |_, out| out.extend(3, std::iter::repeat(1.0)));
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub enum Pointwise {
 impl Pointwise {
     /// The activation and its derivative at `x`.
     #[inline(always)]
-    fn value_and_derivative(self, x: f32) -> (f32, f32) {
+    pub(crate) fn value_and_derivative(self, x: f32) -> (f32, f32) {
         match self {
             Pointwise::Relu => {
                 if x <= 0.0 {
@@ -77,24 +77,41 @@ pub(crate) fn exp(x: f32) -> f32 {
 /// Values per task: large enough that the threads cost less than they save.
 const CHUNK: usize = 1 << 14;
 
+/// `$body` with `$g` bound to a closure giving an `Option<Pointwise>`'s value and derivative at
+/// a point (the identity and 1 for `None`), the body compiled once per activation: a loop that
+/// matched on the activation per value called a function per value and did not vectorise.
+macro_rules! with_activation {
+    ($f:expr, |$g:ident| $body:expr) => {
+        match $f {
+            None => {
+                let $g = |u: f32| (u, 1.0f32);
+                $body
+            }
+            Some($crate::pointwise::Pointwise::Relu) => {
+                let $g = |u: f32| $crate::pointwise::Pointwise::Relu.value_and_derivative(u);
+                $body
+            }
+            Some($crate::pointwise::Pointwise::Silu) => {
+                let $g = |u: f32| $crate::pointwise::Pointwise::Silu.value_and_derivative(u);
+                $body
+            }
+            Some($crate::pointwise::Pointwise::LeakyRelu(slope)) => {
+                let $g = move |u: f32| $crate::pointwise::Pointwise::LeakyRelu(slope).value_and_derivative(u);
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_activation;
+
 /// `f(x)` for every value.
 pub fn forward(f: Pointwise, x: &[f32]) -> Vec<f32> {
-    match f {
-        Pointwise::Relu => values(|x| Pointwise::Relu.value_and_derivative(x).0, x),
-        Pointwise::Silu => values(|x| Pointwise::Silu.value_and_derivative(x).0, x),
-        Pointwise::LeakyRelu(slope) => values(move |x| Pointwise::LeakyRelu(slope).value_and_derivative(x).0, x),
-    }
+    with_activation!(Some(f), |g| values(move |x| g(x).0, x))
 }
 
 /// `f(x)` and `f'(x)` for every value: the forward pass of a value whose gradient is wanted.
 pub fn forward_with_derivative(f: Pointwise, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    match f {
-        Pointwise::Relu => with_derivatives(|x| Pointwise::Relu.value_and_derivative(x), x),
-        Pointwise::Silu => with_derivatives(|x| Pointwise::Silu.value_and_derivative(x), x),
-        Pointwise::LeakyRelu(slope) => {
-            with_derivatives(move |x| Pointwise::LeakyRelu(slope).value_and_derivative(x), x)
-        }
-    }
+    with_activation!(Some(f), |g| with_derivatives(g, x))
 }
 
 /// `g(x)` for every value, with a loop compiled for each activation's `g`: a loop that matched

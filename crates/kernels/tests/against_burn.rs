@@ -1,5 +1,5 @@
 //! `kernels::conv2d`, `kernels::conv_transpose2d`, `kernels::max_pool2d`,
-//! `kernels::batch_norm`, `kernels::group_norm`, `kernels::add_sample_bias`, `kernels::relu`, `kernels::silu`, `kernels::leaky_relu` and `kernels::attention` on flex
+//! `kernels::batch_norm`, `kernels::group_norm`, `kernels::group_norm_then`, `kernels::add_sample_bias`, `kernels::relu`, `kernels::silu`, `kernels::leaky_relu` and `kernels::attention` on flex
 //! against burn's own operations:
 //! outputs and every gradient.
 
@@ -8,6 +8,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig};
 use burn::tensor::module;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{Device, Distribution, Tensor};
+use kernels::pointwise::Pointwise;
 
 /// Largest difference relative to the largest magnitude of `want`.
 fn relative_error<const D: usize>(got: Tensor<D>, want: Tensor<D>) -> f32 {
@@ -244,7 +245,18 @@ fn max_pool_matches_burn() {
     check_pool([1, 2, 7, 7], MaxPoolOptions::new([2, 2]).with_ceil_mode(true));
 }
 
-fn check_batch_norm<const D: usize>(shape: [usize; D], offset: f32) {
+/// burn's own activation `f` of `x`.
+fn burn_activation<const D: usize>(x: Tensor<D>, f: Pointwise) -> Tensor<D> {
+    use burn::tensor::activation;
+    match f {
+        Pointwise::Relu => activation::relu(x),
+        Pointwise::Silu => activation::silu(x),
+        Pointwise::LeakyRelu(slope) => activation::leaky_relu(x, slope.into()),
+    }
+}
+
+/// A batch norm in training, followed by `then` if any, against burn's.
+fn check_batch_norm<const D: usize>(shape: [usize; D], offset: f32, then: Option<Pointwise>) {
     let device = Device::flex().autodiff();
     let config = BatchNormConfig::new(shape[1]).with_momentum(0.3);
     let (ours, burns) = (config.init(&device), config.init(&device));
@@ -260,17 +272,22 @@ fn check_batch_norm<const D: usize>(shape: [usize; D], offset: f32) {
     let x: Tensor<D> = Tensor::random(shape, Distribution::Normal(0.0, 2.0), &device).add_scalar(offset).require_grad();
 
     let want = burns.forward(x.clone());
+    let want = then.map_or(want.clone(), |f| burn_activation(want, f));
     let dy = want.clone().detach().sin();
     let want_grads = (want.clone() * dy.clone()).sum().backward();
-    let got = kernels::batch_norm(&ours, x.clone());
+    let got = match then {
+        Some(f) => kernels::batch_norm_then(&ours, x.clone(), f),
+        None => kernels::batch_norm(&ours, x.clone()),
+    };
     let got_grads = (got.clone() * dy).sum().backward();
 
-    assert!(relative_error(got, want) < 1e-5, "output of {shape:?}");
+    let what = format!("{shape:?} then {then:?}");
+    assert!(relative_error(got, want) < 1e-5, "output of {what}");
     let dx = relative_error(x.grad(&got_grads).unwrap(), x.grad(&want_grads).unwrap());
-    assert!(dx < 1e-4, "input gradient of {shape:?}: {dx}");
+    assert!(dx < 1e-4, "input gradient of {what}: {dx}");
     for (name, ours, burns) in [("gamma", &ours.gamma, &burns.gamma), ("beta", &ours.beta, &burns.beta)] {
         let error = relative_error(ours.val().grad(&got_grads).unwrap(), burns.val().grad(&want_grads).unwrap());
-        assert!(error < 1e-4, "{name} gradient of {shape:?}: {error}");
+        assert!(error < 1e-4, "{name} gradient of {what}: {error}");
     }
     let running = |layer: &BatchNorm| {
         let [mean, var] = [layer.running_mean.value_sync(), layer.running_var.value_sync()];
@@ -287,10 +304,13 @@ fn check_batch_norm<const D: usize>(shape: [usize; D], offset: f32) {
 fn batch_norm_matches_burn() {
     // ResNet's and DCGAN's 2-D activations, LeNet's fully connected ones, a large mean, and a
     // batch big enough for the threaded path.
-    check_batch_norm([4, 3, 5, 7], 0.0);
-    check_batch_norm([16, 8], 0.0);
-    check_batch_norm([3, 2, 6, 6], 50.0);
-    check_batch_norm([32, 16, 16, 16], 0.0);
+    // Each alone and followed by ResNet's ReLU and DCGAN's leaky ReLU.
+    for then in [None, Some(Pointwise::Relu), Some(Pointwise::LeakyRelu(0.2))] {
+        check_batch_norm([4, 3, 5, 7], 0.0, then);
+        check_batch_norm([16, 8], 0.0, then);
+        check_batch_norm([3, 2, 6, 6], 50.0, then);
+        check_batch_norm([32, 16, 16, 16], 0.0, then);
+    }
 }
 
 #[test]
@@ -305,10 +325,35 @@ fn batch_norm_in_inference_matches_burn() {
         ..BatchNormConfig::new(3).init(&device)
     };
     let x: Tensor<4> = Tensor::random([2, 3, 4, 4], Distribution::Normal(1.0, 3.0), &device);
-    assert!(relative_error(kernels::batch_norm(&layer, x.clone()), layer.forward(x)) < 1e-6);
+    assert!(relative_error(kernels::batch_norm(&layer, x.clone()), layer.forward(x.clone())) < 1e-6);
+    let then = kernels::batch_norm_then(&layer, x.clone(), Pointwise::Relu);
+    assert!(relative_error(then, burn_activation(layer.forward(x), Pointwise::Relu)) < 1e-6);
 }
 
+/// A group norm, and one followed by SiLU, against burn's.
 fn check_group_norm<const D: usize>(shape: [usize; D], groups: usize, affine: bool) {
+    type Norm<const D: usize> = fn(&GroupNorm, Tensor<D>) -> Tensor<D>;
+    let pairs: [(&str, Norm<D>, Norm<D>); 2] = [
+        ("", kernels::group_norm, |layer, x| layer.forward(x)),
+        (
+            " and SiLU",
+            |layer, x| kernels::group_norm_then(layer, x, Pointwise::Silu),
+            |layer, x| burn_activation(layer.forward(x), Pointwise::Silu),
+        ),
+    ];
+    for (then, kernel, reference) in pairs {
+        check_group_norm_with(shape, groups, affine, &format!("{shape:?} in {groups} groups{then}"), kernel, reference);
+    }
+}
+
+fn check_group_norm_with<const D: usize>(
+    shape: [usize; D],
+    groups: usize,
+    affine: bool,
+    what: &str,
+    kernel: fn(&GroupNorm, Tensor<D>) -> Tensor<D>,
+    reference: fn(&GroupNorm, Tensor<D>) -> Tensor<D>,
+) {
     let device = Device::flex().autodiff();
     let layer = GroupNormConfig::new(groups, shape[1]).with_affine(affine).init(&device);
     // Non-trivial affine parameters.
@@ -322,13 +367,12 @@ fn check_group_norm<const D: usize>(shape: [usize; D], groups: usize, affine: bo
         ..layer
     };
     let x: Tensor<D> = Tensor::random(shape, Distribution::Normal(3.0, 2.0), &device).require_grad();
-    let want = layer.forward(x.clone());
+    let want = reference(&layer, x.clone());
     let dy = want.clone().detach().sin();
     let want_grads = (want.clone() * dy.clone()).sum().backward();
-    let got = kernels::group_norm(&layer, x.clone());
+    let got = kernel(&layer, x.clone());
     let got_grads = (got.clone() * dy).sum().backward();
 
-    let what = format!("{shape:?} in {groups} groups");
     assert!(relative_error(got, want) < 1e-5, "output of {what}");
     let dx = relative_error(x.grad(&got_grads).unwrap(), x.grad(&want_grads).unwrap());
     assert!(dx < 1e-4, "input gradient of {what}: {dx}");
@@ -339,17 +383,19 @@ fn check_group_norm<const D: usize>(shape: [usize; D], groups: usize, affine: bo
     // Without autodiff: the same forward.
     let plain = Device::flex();
     let (layer, x) = (layer.valid(), x.inner().to_device(&plain));
-    assert!(relative_error(kernels::group_norm(&layer, x.clone()), layer.forward(x)) < 1e-5, "inference of {what}");
+    assert!(relative_error(kernel(&layer, x.clone()), reference(&layer, x)) < 1e-5, "inference of {what}");
 }
 
 #[test]
 fn group_norm_matches_burn() {
-    // The DDPM UNet's first level, one group per channel, one group in all, no affine, rank 3.
+    // The DDPM UNet's first level, one group per channel, one group in all, no affine, rank 3,
+    // and one large enough to run a set per task.
     check_group_norm([4, 16, 7, 7], 8, true);
     check_group_norm([2, 4, 5, 5], 4, true);
     check_group_norm([2, 6, 3, 3], 1, true);
     check_group_norm([3, 8, 4, 4], 2, false);
     check_group_norm([3, 6, 10], 3, true);
+    check_group_norm([8, 32, 14, 14], 8, true);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Distribution, Tensor};
+use kernels::pointwise::Pointwise;
 use serde::{Deserialize, Serialize};
 
 /// How a block's input reaches its output.
@@ -52,6 +53,15 @@ impl ConvBn {
         match &self.bn {
             Some(bn) => kernels::batch_norm(bn, x),
             None => x,
+        }
+    }
+
+    /// `relu(self.forward(x))`, with the batch norm and the ReLU one operation.
+    pub(crate) fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = kernels::conv(&self.conv, x);
+        match &self.bn {
+            Some(bn) => kernels::batch_norm_then(bn, x, Pointwise::Relu),
+            None => kernels::relu(x),
         }
     }
 }
@@ -226,7 +236,7 @@ impl BasicBlock {
         match &self.inner_skip {
             // Span 2 (the paper): the shortcut bridges both convolutions.
             None => {
-                let y = self.conv2.forward(kernels::relu(self.conv1.forward(x.clone())));
+                let y = self.conv2.forward(self.conv1.forward_relu(x.clone()));
                 self.skip.join(y, x, &self.drop)
             }
             // Span 1: every convolution has its own shortcut.
@@ -262,8 +272,8 @@ impl Bottleneck {
 
     /// `[batch, inputs, h, w]` -> `[batch, 4 * width, h / stride, w / stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = kernels::relu(self.conv1.forward(x.clone()));
-        let y = kernels::relu(self.conv2.forward(y));
+        let y = self.conv1.forward_relu(x.clone());
+        let y = self.conv2.forward_relu(y);
         self.skip.join(self.conv3.forward(y), x, &self.drop)
     }
 }

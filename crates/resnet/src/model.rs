@@ -246,7 +246,7 @@ impl ResNet {
     /// - `images`: `[batch, in_channels, height, width]`
     /// - output: `[batch, channels of the last stage]`
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = kernels::relu(self.conv1.forward(images));
+        let mut x = self.conv1.forward_relu(images);
         if self.stem == Stem::ImageNet {
             x = kernels::max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding([1, 1]));
         }

@@ -9,6 +9,7 @@ use burn::tensor::activation::{relu, silu};
 use burn::tensor::module;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{Device, Distribution, Tensor};
+use kernels::pointwise::Pointwise;
 
 /// One operation at one shape.
 #[derive(Clone, Copy, Debug)]
@@ -20,7 +21,7 @@ pub struct Op {
 }
 
 /// The operations, in the order LeNet-5 and ResNet-20 use them.
-pub const OPS: [Op; 35] = [
+pub const OPS: [Op; 37] = [
     Op { name: "conv1-fwd", what: "LeNet conv1: [64,1,28,28] * [6,1,5,5], pad 2" },
     Op { name: "conv1-fwd-bwd", what: "the same, forward and backward (weight and input gradients)" },
     Op { name: "conv2-fwd", what: "LeNet conv2: [64,6,14,14] * [16,6,5,5]" },
@@ -65,6 +66,11 @@ pub const OPS: [Op; 35] = [
     Op { name: "unet-gn-fwd-bwd-burn", what: "the same with burn's GroupNorm::forward" },
     Op { name: "unet-silu-fwd-bwd", what: "DDPM UNet: SiLU of [128,16,28,28], forward and backward" },
     Op { name: "unet-silu-fwd-bwd-burn", what: "the same with burn's silu" },
+    Op {
+        name: "unet-gn-silu-fwd-bwd",
+        what: "DDPM UNet: group norm (8 groups) then SiLU of [128,16,28,28], fused, forward and backward",
+    },
+    Op { name: "unet-gn-silu-fwd-bwd-burn", what: "the same with burn's GroupNorm::forward and silu" },
     Op {
         name: "unet-conv-fwd-bwd",
         what: "DDPM UNet: [128,16,28,28] * [16,16,3,3] + bias, pad 1, forward and backward (all three gradients)",
@@ -179,6 +185,16 @@ pub fn build(op: &Op, device: &Device) -> Box<dyn FnMut()> {
             let x = normal([128, 16, 28, 28], &ad).require_grad();
             let norm = if op.name.ends_with("-burn") { GroupNorm::forward } else { kernels::group_norm };
             Box::new(move || drop(norm(&gn, x.clone()).sum().backward()))
+        }
+        "unet-gn-silu-fwd-bwd" | "unet-gn-silu-fwd-bwd-burn" => {
+            let gn = GroupNormConfig::new(8, 16).init(&ad);
+            let x = normal([128, 16, 28, 28], &ad).require_grad();
+            let f = if op.name.ends_with("-burn") {
+                |gn: &GroupNorm, x| silu(gn.forward(x))
+            } else {
+                |gn: &GroupNorm, x| kernels::group_norm_then(gn, x, Pointwise::Silu)
+            };
+            Box::new(move || drop(f(&gn, x.clone()).sum().backward()))
         }
         "unet-silu-fwd-bwd" | "unet-silu-fwd-bwd-burn" => {
             let x = normal([128, 16, 28, 28], &ad).require_grad();

@@ -57,6 +57,10 @@ const WINOGRAD_CHANNELS: usize = 64;
 /// they stay in cache.
 const GRADIENT_IMAGES: usize = 8;
 
+/// Images per task of the forward kernel: their padded copy, and their output once zeroed,
+/// stay in cache for the tiles.
+const FORWARD_IMAGES: usize = 1;
+
 impl Geometry {
     /// Whether the direct kernels take this convolution: stride and dilation 1, a kernel 3 or 5
     /// wide, output rows at most [`MAX_WIDTH`] wide, few channels, and AVX-512.
@@ -188,9 +192,10 @@ impl Padded {
     }
 
     /// Writes the padded copy of `images` (`[N, C, H, W]`) into `dst`, one image after another.
+    /// It writes the images' values alone: `dst` must be empty or hold earlier copies by this
+    /// `Padded`, whose padding is zero still (and what `dst` grows by is zeroed).
     fn fill(&self, g: &Geometry, images: &[f32], dst: &mut Vec<f32>) {
         let [h, w] = g.input;
-        dst.clear();
         dst.resize(images.len() / (h * w) * self.rows * self.pitch, 0.0);
         for (plane, padded) in images.chunks_exact(h * w).zip(dst.chunks_exact_mut(self.rows * self.pitch)) {
             for (row, src) in plane.chunks_exact(w).enumerate() {
@@ -207,9 +212,8 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) 
     let (weights, bias) =
         if by_channels { channels::weights(g, w, bias) } else { pixels::weights(g, w, bias, padded.vectors) };
     let out_len = g.out_channels * g.positions();
-    let per = per_thread(g.batch);
-    in_pieces(g.batch * out_len, per * out_len, Vec::new, |xp, i, y| {
-        let x = &x[i * per * g.image_len()..][..y.len() / out_len * g.image_len()];
+    in_pieces(g.batch * out_len, FORWARD_IMAGES * out_len, Vec::new, |xp, i, y| {
+        let x = &x[i * FORWARD_IMAGES * g.image_len()..][..y.len() / out_len * g.image_len()];
         padded.fill(g, x, xp);
         let images = Images { g, padded: &padded, xp, weights: &weights, bias: &bias, y };
         if by_channels {

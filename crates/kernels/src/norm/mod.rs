@@ -6,10 +6,19 @@
 //! burn's generic versions (which flex keeps) compose about a dozen tensor operations, two of them
 //! transposing copies of the whole activation. Here each set of values that shares statistics
 //! (a channel across the batch, or a group of one sample's channels) is summed while it is in
-//! cache, and the normalisation and the input gradient are one pass each. Sums go through sixteen
-//! `f32` lanes per run (so they vectorise) and are added up in `f64`, in a fixed order.
+//! cache, and the normalisation and the input gradient are one pass each; a group norm's sets
+//! are adjacent, so each is summed and then normalised (or its gradient written) in one task
+//! while it is in cache. The activation that follows (the UNet's SiLU, ResNet's ReLU) can run in
+//! the same pass: the activated values are written without the normalised ones, which the
+//! backward pass recomputes. Sums go through sixteen `f32` lanes per run (so they vectorise) and
+//! are added up in `f64`, in a fixed order.
 
-use crate::output::from_pieces;
+mod backward;
+
+pub use backward::backward;
+
+use crate::output::{from_pieces, written_in_pieces};
+use crate::pointwise::{Pointwise, with_activation};
 use rayon::prelude::*;
 
 /// Which values of a `[batch, channels, ...]` tensor share a mean and variance.
@@ -142,7 +151,7 @@ fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
 
 /// What the forward pass gives: the output, and per set the mean and biased variance.
 pub struct Forward {
-    /// Normalised, scaled and shifted activations, in the input's layout.
+    /// Normalised, scaled and shifted activations (then activated), in the input's layout.
     pub output: Vec<f32>,
     /// Mean of each set ([`Norm::sets`]).
     pub mean: Vec<f32>,
@@ -150,24 +159,55 @@ pub struct Forward {
     pub variance: Vec<f32>,
 }
 
-/// `y = (x - mean) / sqrt(variance + epsilon) · gamma + beta` with each set's statistics and each
-/// channel's `gamma` and `beta`; the variance is taken about the mean (two passes), which stays
-/// exact when the mean is large next to the spread.
-pub fn forward(norm: &Norm, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64) -> Forward {
+/// `y = f((x - mean) / sqrt(variance + epsilon) · gamma + beta)` with each set's statistics, each
+/// channel's `gamma` and `beta`, and `f` the activation `then` (none: the identity). The
+/// variance is taken about the mean (two passes), which stays exact when the mean is large next
+/// to the spread. Applying the activation here saves writing the normalised values and reading
+/// them back; the backward pass recomputes them from `x`.
+pub fn forward(norm: &Norm, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, then: Option<Pointwise>) -> Forward {
     norm.check(x, gamma);
     assert_eq!(beta.len(), norm.channels, "one shift per channel");
+    with_activation!(then, |f| forward_with(norm, x, gamma, beta, epsilon, f))
+}
+
+fn forward_with(
+    norm: &Norm,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    f: impl Fn(f32) -> (f32, f32) + Copy + Sync + Send,
+) -> Forward {
     let count = norm.per_set() as f64;
-    let stats = per_set(norm, |s| {
+    let statistics = |s: usize| {
         let mean = norm.runs_of(s).map(|r| lane_sum(norm.run(x, r), norm.run(x, r), |v, _| v)).sum::<f64>() / count;
         let m = mean as f32;
         let spread = norm.runs_of(s).map(|r| lane_sum(norm.run(x, r), norm.run(x, r), |v, _| (v - m) * (v - m)));
         (mean, spread.sum::<f64>() / count)
-    });
-    let inv_std: Vec<f64> = stats.iter().map(|&(_, variance)| 1.0 / (variance + epsilon).sqrt()).collect();
-    let output = normalize_runs(norm, x, |r| {
-        let (s, c) = (norm.set_of(r), r % norm.channels);
-        (stats[s].0 as f32, (inv_std[s] * f64::from(gamma[c])) as f32, beta[c])
-    });
+    };
+    // Run r's values, normalised with its set's statistics and activated.
+    let activated = |r: usize, (mean, variance): (f64, f64)| {
+        let c = r % norm.channels;
+        let (m, scale, shift) =
+            (mean as f32, (1.0 / (variance + epsilon).sqrt() * f64::from(gamma[c])) as f32, beta[c]);
+        norm.run(x, r).iter().map(move |&v| f((v - m) * scale + shift).0)
+    };
+    let (output, stats) = match norm.over {
+        // A group's runs are adjacent: each set is one piece, normalised while it is in cache.
+        Statistics::PerGroup(_) if norm.len() >= PARALLEL_FROM => {
+            written_in_pieces(norm.len(), norm.per_set(), |s, out| {
+                let stats = statistics(s);
+                for r in norm.runs_of(s) {
+                    out.extend(norm.inner, activated(r, stats));
+                }
+                stats
+            })
+        }
+        _ => {
+            let stats = per_set(norm, statistics);
+            (by_run(norm, |r| activated(r, stats[norm.set_of(r)])), stats)
+        }
+    };
     let (mean, variance) = stats.iter().map(|&(m, v)| (m as f32, v as f32)).unzip();
     Forward { output, mean, variance }
 }
@@ -224,66 +264,25 @@ fn check_bias(norm: &Norm, biases: usize) {
     );
 }
 
-/// Gradients with respect to `x`, `gamma` and `beta` of [`forward`], given the gradient `dy` of
-/// its output and the statistics it returned. With `x̂ = (x - mean) / σ` and `g = gamma · dy`,
-/// per set: `dx = (g - mean(g) - x̂ · mean(g · x̂)) / σ`; per channel: `dgamma = Σ dy · x̂`,
-/// `dbeta = Σ dy`.
-pub fn backward(
-    norm: &Norm,
-    x: &[f32],
-    dy: &[f32],
-    gamma: &[f32],
-    mean: &[f32],
-    variance: &[f32],
-    epsilon: f64,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    norm.check(x, gamma);
-    assert_eq!(dy.len(), x.len(), "gradient does not match {norm:?}");
-    assert!(mean.len() == norm.sets() && variance.len() == norm.sets(), "one mean and variance per set");
-    let count = norm.per_set() as f64;
-    let inv_std: Vec<f64> = variance.iter().map(|&v| 1.0 / (f64::from(v) + epsilon).sqrt()).collect();
-    // Per run, in the order of `runs_of`: Σ dy and Σ dy · (x - mean), taken set by set.
-    let per_run = per_set(norm, |s| {
-        let m = mean[s];
-        let sums = norm.runs_of(s).map(|r| {
-            let (x, dy) = (norm.run(x, r), norm.run(dy, r));
-            (lane_sum(dy, dy, |g, _| g), lane_sum(x, dy, |v, g| (v - m) * g))
-        });
-        sums.collect::<Vec<_>>()
-    });
-    let (mut dgamma, mut dbeta) = (vec![0.0f64; norm.channels], vec![0.0f64; norm.channels]);
-    // Per set: Σ gamma · dy and Σ gamma · dy · (x - mean).
-    let mut set_sums = vec![(0.0f64, 0.0f64); norm.sets()];
-    for (s, runs) in per_run.iter().enumerate() {
-        for (r, &(sum_dy, sum_dy_centred)) in norm.runs_of(s).zip(runs) {
-            let c = r % norm.channels;
-            dbeta[c] += sum_dy;
-            dgamma[c] += sum_dy_centred * inv_std[s];
-            set_sums[s].0 += f64::from(gamma[c]) * sum_dy;
-            set_sums[s].1 += f64::from(gamma[c]) * sum_dy_centred;
-        }
-    }
-    // dx = a · dy + b · (x - mean) + k per run, expanded from the formula above.
-    let dx = by_run(norm, |r| {
-        let (s, c) = (norm.set_of(r), r % norm.channels);
-        let (sd, (sum_g, sum_g_centred)) = (inv_std[s], set_sums[s]);
-        let a = (f64::from(gamma[c]) * sd) as f32;
-        let b = (-sd * sd * sd * sum_g_centred / count) as f32;
-        let k = (-sd * sum_g / count) as f32;
-        let m = mean[s];
-        norm.run(dy, r).iter().zip(norm.run(x, r)).map(move |(&g, &v)| a * g + b * (v - m) + k)
-    });
-    let narrow = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
-    (dx, narrow(dgamma), narrow(dbeta))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The textbook formulas, one value at a time in `f64`: output, dx, dgamma, dbeta, variance.
-    fn naive(norm: &Norm, x: &[f32], dy: &[f32], gamma: &[f32], beta: &[f32]) -> [Vec<f64>; 5] {
+    /// The textbook formulas, one value at a time in `f64` (the activation in `f32`): output,
+    /// dx, dgamma, dbeta, variance.
+    fn naive(
+        norm: &Norm,
+        x: &[f32],
+        dy: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        then: Option<Pointwise>,
+    ) -> [Vec<f64>; 5] {
         let (eps, m) = (1e-5, norm.per_set() as f64);
+        let activation = |u: f64| -> (f64, f64) {
+            let (y, d) = then.map_or((u as f32, 1.0), |f| f.value_and_derivative(u as f32));
+            (f64::from(y), f64::from(d))
+        };
         let mut out =
             [vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; norm.channels], vec![0.0; norm.channels], vec![]];
         for s in 0..norm.sets() {
@@ -293,14 +292,16 @@ mod tests {
             let var = all.iter().map(|&j| (f64::from(x[j]) - mean).powi(2)).sum::<f64>() / m;
             let sd = 1.0 / (var + eps).sqrt();
             let xhat = |j: usize| (f64::from(x[j]) - mean) * sd;
-            let g = |j: usize| f64::from(gamma[channel(j)]) * f64::from(dy[j]);
+            let u = |j: usize| xhat(j) * f64::from(gamma[channel(j)]) + f64::from(beta[channel(j)]);
+            let dz = |j: usize| f64::from(dy[j]) * activation(u(j)).1;
+            let g = |j: usize| f64::from(gamma[channel(j)]) * dz(j);
             let mean_g = all.iter().map(|&j| g(j)).sum::<f64>() / m;
             let mean_g_xhat = all.iter().map(|&j| g(j) * xhat(j)).sum::<f64>() / m;
             for &j in &all {
-                out[0][j] = xhat(j) * f64::from(gamma[channel(j)]) + f64::from(beta[channel(j)]);
+                out[0][j] = activation(u(j)).0;
                 out[1][j] = sd * (g(j) - mean_g - xhat(j) * mean_g_xhat);
-                out[2][channel(j)] += f64::from(dy[j]) * xhat(j);
-                out[3][channel(j)] += f64::from(dy[j]);
+                out[2][channel(j)] += dz(j) * xhat(j);
+                out[3][channel(j)] += dz(j);
             }
             out[4].push(var);
         }
@@ -315,6 +316,12 @@ mod tests {
     }
 
     fn check(batch: usize, channels: usize, inner: usize, over: Statistics, offset: f32) {
+        for then in [None, Some(Pointwise::Silu), Some(Pointwise::Relu)] {
+            check_with(batch, channels, inner, over, offset, then);
+        }
+    }
+
+    fn check_with(batch: usize, channels: usize, inner: usize, over: Statistics, offset: f32, then: Option<Pointwise>) {
         let norm = Norm { batch, channels, inner, over };
         let len = norm.len();
         // A large common offset is where a one-pass E[x²] - E[x]² variance would lose its digits.
@@ -322,11 +329,11 @@ mod tests {
         let dy: Vec<f32> = (0..len).map(|i| (i as f32 * 0.377).cos()).collect();
         let gamma: Vec<f32> = (0..channels).map(|c| 0.5 + c as f32 * 0.25).collect();
         let beta: Vec<f32> = (0..channels).map(|c| c as f32 - 1.0).collect();
-        let [y, dx, dgamma, dbeta, var] = naive(&norm, &x, &dy, &gamma, &beta);
-        let f = forward(&norm, &x, &gamma, &beta, 1e-5);
+        let [y, dx, dgamma, dbeta, var] = naive(&norm, &x, &dy, &gamma, &beta, then);
+        let f = forward(&norm, &x, &gamma, &beta, 1e-5, then);
         close(&f.output, &y, 1e-4);
         close(&f.variance, &var, 1e-4);
-        let (got_dx, got_dgamma, got_dbeta) = backward(&norm, &x, &dy, &gamma, &f.mean, &f.variance, 1e-5);
+        let (got_dx, got_dgamma, got_dbeta) = backward(&norm, &x, &dy, &gamma, &beta, &f.mean, &f.variance, 1e-5, then);
         close(&got_dx, &dx, 1e-3);
         close(&got_dgamma, &dgamma, 1e-3);
         close(&got_dbeta, &dbeta, 1e-4);
@@ -391,6 +398,6 @@ mod tests {
     #[should_panic(expected = "do not divide")]
     fn groups_must_divide_the_channels() {
         let norm = Norm { batch: 1, channels: 6, inner: 2, over: Statistics::PerGroup(4) };
-        forward(&norm, &[0.0; 12], &[1.0; 6], &[0.0; 6], 1e-5);
+        forward(&norm, &[0.0; 12], &[1.0; 6], &[0.0; 6], 1e-5, None);
     }
 }
