@@ -58,7 +58,7 @@ pub trait FlexKernels: Backend {
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
-        norm: NormOptions,
+        options: NormOptions,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// `(x - mean) · scale + shift` with one `[channels]` value of each per channel: batch
     /// normalisation in inference.
@@ -110,13 +110,13 @@ pub fn fused_norm<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
-    norm: NormOptions,
+    options: NormOptions,
 ) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
     let (y, mean, variance) = <burn::backend::Dispatch as FlexKernels>::fused_norm(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
-        norm,
+        options,
     );
     (Tensor::from_dispatch(y), Tensor::from_dispatch(mean), Tensor::from_dispatch(variance))
 }

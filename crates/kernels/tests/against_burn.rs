@@ -1,6 +1,7 @@
-//! `kernels::conv2d`, `kernels::conv_transpose2d`, `kernels::max_pool2d`,
-//! `kernels::batch_norm`, `kernels::group_norm`, `kernels::group_norm_then`, `kernels::add_sample_bias`, `kernels::relu`, `kernels::silu`, `kernels::leaky_relu` and `kernels::attention` on flex
-//! against burn's own operations:
+//! `kernels::conv2d`, `kernels::conv_transpose2d`, `kernels::max_pool2d`, `kernels::batch_norm`,
+//! `kernels::batch_norm_then`, `kernels::group_norm`, `kernels::group_norm_then`,
+//! `kernels::add_sample_bias`, `kernels::relu`, `kernels::silu`, `kernels::leaky_relu` and
+//! `kernels::attention` on flex against burn's own operations:
 //! outputs and every gradient.
 
 use burn::module::{Module, Param, RunningState};

@@ -5,8 +5,8 @@ use super::{Norm, PARALLEL_FROM, Statistics, by_run, lane_sum, per_set};
 use crate::output::written_in_pieces;
 use crate::pointwise::{Pointwise, with_activation};
 
-/// Gradients with respect to `x`, `gamma` and `beta` of [`forward`] with the same activation
-/// `then`, given the gradient `dy` of its output and the statistics it returned. With
+/// Gradients with respect to `x`, `gamma` and `beta` of [`super::forward`] with the same
+/// activation `then`, given the gradient `dy` of its output and the statistics it returned. With
 /// `x̂ = (x - mean) / σ`, `dz = dy · f'(x̂ · gamma + beta)` and `g = gamma · dz`, per set:
 /// `dx = (g - mean(g) - x̂ · mean(g · x̂)) / σ`; per channel: `dgamma = Σ dz · x̂`, `dbeta = Σ dz`.
 #[allow(clippy::too_many_arguments)]
