@@ -127,21 +127,26 @@ pub fn conv_transpose2d(
 /// kernels, in training with the layer's running statistics updated as burn updates them
 /// (biased batch variance, `momentum` weighting the new batch).
 pub fn batch_norm<const D: usize>(layer: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
-    #[cfg(feature = "flex")]
-    if let Some(y) = fused_batch_norm(layer, x.clone(), None) {
-        return y;
-    }
-    layer.forward(x)
+    batch_norm_activated(layer, x, None)
 }
 
 /// `then(layer.forward(x))`, as [`batch_norm`]: in training on flex one operation, which writes
 /// only the activated values and recomputes the normalised ones in its backward pass.
 pub fn batch_norm_then<const D: usize>(layer: &BatchNorm, x: Tensor<D>, then: pointwise::Pointwise) -> Tensor<D> {
+    batch_norm_activated(layer, x, Some(then))
+}
+
+/// [`batch_norm`] followed by `then` if any: fused on flex, burn's layer elsewhere.
+fn batch_norm_activated<const D: usize>(
+    layer: &BatchNorm,
+    x: Tensor<D>,
+    then: Option<pointwise::Pointwise>,
+) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    if let Some(y) = fused_batch_norm(layer, x.clone(), Some(then)) {
+    if let Some(y) = fused_batch_norm(layer, x.clone(), then) {
         return y;
     }
-    activate(layer.forward(x), then)
+    activate_if(layer.forward(x), then)
 }
 
 /// Batch normalisation, followed by `then`, through [`mod@norm`]'s kernels where they apply.
@@ -159,11 +164,7 @@ fn fused_batch_norm<const D: usize>(
         let mean = layer.running_mean.value().to_device(&device);
         let variance = layer.running_var.value().to_device(&device);
         let scale = layer.gamma.val().div(variance.add_scalar(layer.epsilon).sqrt());
-        let y = extension::normalize(x, mean, scale, layer.beta.val());
-        return Some(match then {
-            Some(f) => extension::activation(y, f),
-            None => y,
-        });
+        return Some(activate_if(extension::normalize(x, mean, scale, layer.beta.val()), then));
     }
     // On the autodiff device with training disabled (a frozen layer), burn's own forward.
     if !layer.training.is_enabled() {
@@ -183,21 +184,26 @@ fn fused_batch_norm<const D: usize>(
 /// `layer.forward(x)` for a `[batch, channels, ...]` input (rank 3 or more): on flex through
 /// [`mod@norm`]'s kernels.
 pub fn group_norm<const D: usize>(layer: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
-    #[cfg(feature = "flex")]
-    if let Some(y) = fused_group_norm(layer, x.clone(), None) {
-        return y;
-    }
-    layer.forward(x)
+    group_norm_activated(layer, x, None)
 }
 
 /// `then(layer.forward(x))`, as [`group_norm`]: on flex one operation, which writes only the
 /// activated values and recomputes the normalised ones in its backward pass.
 pub fn group_norm_then<const D: usize>(layer: &GroupNorm, x: Tensor<D>, then: pointwise::Pointwise) -> Tensor<D> {
+    group_norm_activated(layer, x, Some(then))
+}
+
+/// [`group_norm`] followed by `then` if any: fused on flex, burn's layer elsewhere.
+fn group_norm_activated<const D: usize>(
+    layer: &GroupNorm,
+    x: Tensor<D>,
+    then: Option<pointwise::Pointwise>,
+) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    if let Some(y) = fused_group_norm(layer, x.clone(), Some(then)) {
+    if let Some(y) = fused_group_norm(layer, x.clone(), then) {
         return y;
     }
-    activate(layer.forward(x), then)
+    activate_if(layer.forward(x), then)
 }
 
 /// Group normalisation followed by `then` through [`mod@norm`]'s kernels, where they apply.
@@ -224,6 +230,14 @@ pub fn activate<const D: usize>(x: Tensor<D>, f: pointwise::Pointwise) -> Tensor
         pointwise::Pointwise::Relu => relu(x),
         pointwise::Pointwise::Silu => silu(x),
         pointwise::Pointwise::LeakyRelu(slope) => leaky_relu(x, slope.into()),
+    }
+}
+
+/// [`activate`] with `f`, or `x` itself without one.
+fn activate_if<const D: usize>(x: Tensor<D>, f: Option<pointwise::Pointwise>) -> Tensor<D> {
+    match f {
+        Some(f) => activate(x, f),
+        None => x,
     }
 }
 
