@@ -6,6 +6,8 @@ pub struct Mat<'a> {
     data: &'a [f32],
     rows: usize,
     cols: usize,
+    /// Values between the starts of two rows: `cols`, or more for a matrix interleaved with others.
+    row_stride: usize,
     transposed: bool,
 }
 
@@ -13,7 +15,15 @@ impl<'a> Mat<'a> {
     /// `data` holds `rows x cols` in row-major order.
     pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
         assert_eq!(data.len(), rows * cols, "matrix of {rows}x{cols} over {} values", data.len());
-        Self { data, rows, cols, transposed: false }
+        Self { data, rows, cols, row_stride: cols, transposed: false }
+    }
+
+    /// `rows x cols` whose row `i` is `data[i·row_stride..][..cols]`.
+    pub fn strided(data: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
+        assert!(cols <= row_stride, "rows of {cols} values {row_stride} apart overlap");
+        let end = if rows == 0 || cols == 0 { 0 } else { (rows - 1) * row_stride + cols };
+        assert!(end <= data.len(), "matrix of {rows}x{cols}, rows {row_stride} apart, over {} values", data.len());
+        Self { data, rows, cols, row_stride, transposed: false }
     }
 
     /// The transpose, without copying.
@@ -38,7 +48,7 @@ impl<'a> Mat<'a> {
 
     /// Column and row strides as read.
     fn strides(&self) -> (isize, isize) {
-        let stride = self.cols as isize;
+        let stride = self.row_stride as isize;
         if self.transposed { (stride, 1) } else { (1, stride) }
     }
 }
@@ -54,8 +64,9 @@ pub fn matmul(a: Mat, b: Mat, dst: &mut [f32], accumulate: bool, threads: usize)
     assert_eq!(dst.len(), m * n, "destination of {} values for a {m}x{n} product", dst.len());
     let (a_cs, a_rs) = a.strides();
     let (b_cs, b_rs) = b.strides();
-    // SAFETY: the asserts above and in `Mat::new` make every index the strides reach lie inside
-    // its slice (a: m x k, b: k x n, dst: m x n), and `dst` is borrowed mutably, so no alias.
+    // SAFETY: the asserts above and in `Mat::new` and `Mat::strided` make every index the strides
+    // reach lie inside its slice (a: m x k, b: k x n, dst: m x n), and `dst` is borrowed mutably,
+    // so no alias.
     #[allow(unsafe_code)]
     unsafe {
         gemm::gemm(
@@ -114,6 +125,28 @@ mod tests {
         let mut again = vec![1.0; m * n];
         matmul(Mat::new(&at, k, m).t(), Mat::new(&bt, n, k).t(), &mut again, true, 0);
         assert!(again.iter().zip(&want).all(|(g, w)| (g - w - 1.0).abs() < 1e-5), "accumulates onto dst");
+    }
+
+    #[test]
+    fn strided_rows_skip_the_values_between_them() {
+        // Two 2x3 matrices interleaved row by row in one 4x3 array: rows 0 and 2, rows 1 and 3.
+        let both: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let ones = [1.0; 3];
+        for (first, want) in [(0, [3.0, 21.0]), (3, [12.0, 30.0])] {
+            let mut got = [0.0; 2];
+            matmul(Mat::strided(&both[first..], 2, 3, 6), Mat::new(&ones, 3, 1), &mut got, false, 1);
+            assert_eq!(got, want);
+        }
+        // Transposed: columns of the 2x3 matrix at rows 0 and 2 summed.
+        let mut got = [0.0; 3];
+        matmul(Mat::strided(&both, 2, 3, 6).t(), Mat::new(&[1.0, 1.0], 2, 1), &mut got, false, 1);
+        assert_eq!(got, [6.0, 8.0, 10.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "rows 6 apart, over 8 values")]
+    fn a_strided_matrix_past_its_slice_panics() {
+        Mat::strided(&[0.0; 8], 2, 3, 6);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod conv;
 #[cfg(feature = "flex")]
 mod extension;
 mod gemm;
+mod kept;
 pub mod norm;
 mod output;
 pub mod pointwise;

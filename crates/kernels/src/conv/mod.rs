@@ -14,14 +14,21 @@ mod unfold;
 
 use crate::batching::{gemm_threads, per_gemm, per_thread, sum_over_runs};
 use crate::gemm::{Mat, matmul};
+use crate::kept::{prefix, with_kept};
 use crate::output::in_pieces;
 use crate::winograd;
+use std::cell::Cell;
 use std::ops::Range;
 use unfold::Taps;
 
 /// The most values a group's column matrix holds (4 MiB): a group of images never makes one
 /// larger than this, unless a single image does.
 const MAX_GROUP_VALUES: usize = 1 << 20;
+
+thread_local! {
+    /// Each thread's column matrix, gradients regrouped by channel, and products of several images.
+    static BUFFERS: Cell<[Vec<f32>; 3]> = Cell::default();
+}
 
 /// Shapes and hyper-parameters of one convolution (NCHW, one group).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,7 +101,7 @@ impl Geometry {
         if self.is_pointwise() && images.len() == self.image_len() {
             return Mat::new(images, patch, width);
         }
-        cols.resize(patch * width, 0.0);
+        let cols = prefix(cols, patch * width);
         self.im2col(images, cols, taps);
         Mat::new(cols, patch, width)
     }
@@ -139,12 +146,14 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
     in_pieces(
         g.batch * out_len,
         per * out_len,
-        || (Vec::new(), Vec::new()),
-        |(cols, product), i, y| {
-            let x = &x[i * per * g.image_len()..][..y.len() / out_len * g.image_len()];
-            let cols = g.unfold(x, cols, &taps);
-            multiply_per_image(weights, cols, g.positions(), y, product, threads);
-            add_bias(y, bias, g.positions());
+        || (),
+        |(), i, y| {
+            with_kept(&BUFFERS, |[cols, product, _]| {
+                let x = &x[i * per * g.image_len()..][..y.len() / out_len * g.image_len()];
+                let cols = g.unfold(x, cols, &taps);
+                multiply_per_image(weights, cols, g.positions(), y, product, threads);
+                add_bias(y, bias, g.positions());
+            })
         },
     )
 }
@@ -179,7 +188,7 @@ fn multiply_per_image(
     if images == 1 {
         return matmul(weights, cols, y, false, threads);
     }
-    scratch.resize(y.len(), 0.0);
+    let scratch = prefix(scratch, y.len());
     matmul(weights, cols, scratch, false, threads);
     swap_outer(scratch, y, [weights.rows(), images], positions);
 }
@@ -191,7 +200,7 @@ fn by_channel<'a>(dy: &'a [f32], channels: usize, positions: usize, scratch: &'a
     if images == 1 {
         return Mat::new(dy, channels, positions);
     }
-    scratch.resize(dy.len(), 0.0);
+    let scratch = prefix(scratch, dy.len());
     swap_outer(dy, scratch, [images, channels], positions);
     Mat::new(scratch, channels, images * positions)
 }
@@ -285,18 +294,20 @@ fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32], bias: Option<&[f32]>) -> 
     in_pieces(
         g.batch * image_len,
         per * image_len,
-        || (Vec::new(), Vec::new()),
-        |(cols, grads), i, dx| {
-            let dy = &dy[i * per * out_len..][..dx.len() / image_len * out_len];
-            let grad = by_channel(dy, g.out_channels, positions, grads);
-            if g.is_pointwise() && dx.len() == image_len {
-                matmul(weights.t(), grad, dx, false, threads);
-            } else {
-                cols.resize(patch * grad.cols(), 0.0);
-                matmul(weights.t(), grad, cols, false, threads);
-                g.col2im(&cols[..], dx, &taps);
-            }
-            add_bias(dx, bias, g.input[0] * g.input[1]);
+        || (),
+        |(), i, dx| {
+            with_kept(&BUFFERS, |[cols, grads, _]| {
+                let dy = &dy[i * per * out_len..][..dx.len() / image_len * out_len];
+                let grad = by_channel(dy, g.out_channels, positions, grads);
+                if g.is_pointwise() && dx.len() == image_len {
+                    matmul(weights.t(), grad, dx, false, threads);
+                } else {
+                    let cols = prefix(cols, patch * grad.cols());
+                    matmul(weights.t(), grad, cols, false, threads);
+                    g.col2im(cols, dx, &taps);
+                }
+                add_bias(dx, bias, g.input[0] * g.input[1]);
+            })
         },
     )
 }
@@ -332,20 +343,21 @@ fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32], forward: Option<(&[f32],
     };
     let runs: Vec<_> = x.chunks(per_run * image_len).zip(dy.chunks(per_run * out_len)).zip(outputs).collect();
     let sums = sum_over_runs(runs, g.out_channels * patch, |((x, dy), mut y), sums| {
-        let (mut cols, mut grads, mut product) = (Vec::new(), Vec::new(), Vec::new());
-        for (k, (x, dy)) in x.chunks(per * image_len).zip(dy.chunks(per * out_len)).enumerate() {
-            let grad = by_channel(dy, g.out_channels, positions, &mut grads);
-            let cols = g.unfold(x, &mut cols, &taps);
-            if by_channel_sums {
-                matmul(grad, cols.t(), sums, true, threads);
-            } else {
-                matmul(cols, grad.t(), sums, true, threads);
+        with_kept(&BUFFERS, |[cols, grads, product]| {
+            for (k, (x, dy)) in x.chunks(per * image_len).zip(dy.chunks(per * out_len)).enumerate() {
+                let grad = by_channel(dy, g.out_channels, positions, grads);
+                let cols = g.unfold(x, cols, &taps);
+                if by_channel_sums {
+                    matmul(grad, cols.t(), sums, true, threads);
+                } else {
+                    matmul(cols, grad.t(), sums, true, threads);
+                }
+                if let (Some(weights), Some(y)) = (weights, y.as_deref_mut()) {
+                    let y = &mut y[k * per * out_len..][..dy.len()];
+                    multiply_per_image(weights, cols, positions, y, product, threads);
+                }
             }
-            if let (Some(weights), Some(y)) = (weights, y.as_deref_mut()) {
-                let y = &mut y[k * per * out_len..][..dy.len()];
-                multiply_per_image(weights, cols, positions, y, &mut product, threads);
-            }
-        }
+        })
     });
     if by_channel_sums {
         return sums;

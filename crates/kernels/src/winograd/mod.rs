@@ -15,13 +15,17 @@
 //! then `dw = Gᵀ · dU · G`.
 
 mod transforms;
+mod weights;
 
 use crate::batching::{gemm_threads, per_gemm, per_thread, sum_over_runs};
 use crate::conv::{Geometry, add_bias};
 use crate::gemm::{Mat, matmul};
+use crate::kept::with_kept;
 use crate::output::in_pieces;
 use crate::vectorized;
+use std::cell::Cell;
 use transforms::{Split, transform_input, transform_output, transform_output_gradient};
+use weights::{transform_weights, untransform_weights};
 
 /// Points of the transform domain: a 4x4 input tile.
 const POINTS: usize = 16;
@@ -63,8 +67,8 @@ const FEWEST_CHANNELS: usize = 8;
 /// `[N, O, H, W]`.
 pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (outputs, inputs) = (g.out_channels, g.in_channels);
-    let u = transform_weights(outputs, inputs, |o, c, i, j| w[((o * inputs + c) * 3 + i) * 3 + j]);
-    convolve(g, x, &u, bias)
+    let u = transform_weights(outputs, inputs, w);
+    convolve(g, x, |p| Mat::strided(&u[p * inputs..], outputs, inputs, POINTS * inputs), bias)
 }
 
 /// The input gradient of `y = conv(x, w)` given `dy`: the same convolution of `dy`, with each
@@ -72,8 +76,19 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
 /// serves as a transposed convolution.
 pub fn input_gradient(g: &Geometry, w: &[f32], dy: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (outputs, inputs) = (g.out_channels, g.in_channels);
-    let u = transform_weights(inputs, outputs, |c, o, i, j| w[((o * inputs + c) * 3 + 2 - i) * 3 + 2 - j]);
-    convolve(&Geometry { in_channels: outputs, out_channels: inputs, ..*g }, dy, &u, bias)
+    let u = transform_weights(outputs, inputs, w);
+    // Flipping a kernel reverses its 3-tap filters, and `G` evaluates a reversed filter at 0 to
+    // what the filter gives at infinity (and the reverse), at 1 and -1 to what it gives there: a
+    // flipped kernel's point `(r, k)` is the kernel's with 0 and 3 swapped in both coordinates.
+    // Swapping the channels' roles transposes each point's matrix.
+    let flipped = |i: usize| match i {
+        0 => 3,
+        3 => 0,
+        i => i,
+    };
+    let point = |p: usize| flipped(p / 4) * 4 + flipped(p % 4);
+    let u_t = |p: usize| Mat::strided(&u[point(p) * inputs..], outputs, inputs, POINTS * inputs).t();
+    convolve(&Geometry { in_channels: outputs, out_channels: inputs, ..*g }, dy, u_t, bias)
 }
 
 /// The weight gradient of `y = conv(x, w)` given `dy` (`[N, O, H, W]`): `[O, C, 3, 3]`.
@@ -86,71 +101,36 @@ pub fn weight_gradient(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (per_run, per_group) = (per_thread(g.batch), per_gemm(g.batch, tiles));
     let runs: Vec<_> = x.chunks(per_run * image_len).zip(dy.chunks(per_run * out_len)).collect();
     let du = sum_over_runs(runs, POINTS * outputs * inputs, |(x, dy), du| {
-        let mut scratch = Scratch::default();
-        for (x, dy) in x.chunks(per_group * image_len).zip(dy.chunks(per_group * out_len)) {
-            let columns = x.len() / image_len * tiles;
-            let (v_stride, m_stride) = scratch.size(columns, inputs, outputs);
-            let Scratch { v, m, split, corners } = &mut scratch;
-            vectorized(
-                #[inline(always)]
-                || {
-                    transform_images(x, [h, w], split, v, (columns, v_stride));
-                    for (n, image) in dy.chunks(out_len).enumerate() {
-                        for (o, plane) in image.chunks(h * w).enumerate() {
-                            let at = (o * columns + n * tiles, m_stride);
-                            transform_output_gradient(plane, [h, w], corners, m, at);
+        with_kept(&SCRATCH, |scratch| {
+            for (x, dy) in x.chunks(per_group * image_len).zip(dy.chunks(per_group * out_len)) {
+                let columns = x.len() / image_len * tiles;
+                let (v_stride, m_stride) = scratch.size(columns, inputs, outputs);
+                let Scratch { v, m, split, corners } = &mut *scratch;
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        transform_images(x, [h, w], split, v, (columns, v_stride));
+                        for (n, image) in dy.chunks(out_len).enumerate() {
+                            for (o, plane) in image.chunks(h * w).enumerate() {
+                                let at = (o * columns + n * tiles, m_stride);
+                                transform_output_gradient(plane, [h, w], corners, m, at);
+                            }
                         }
-                    }
-                },
-            );
-            for (p, du) in du.chunks_mut(outputs * inputs).enumerate() {
-                matmul(
-                    Mat::new(&m[p * m_stride..][..outputs * columns], outputs, columns),
-                    Mat::new(&v[p * v_stride..][..inputs * columns], inputs, columns).t(),
-                    du,
-                    true,
-                    1,
+                    },
                 );
-            }
-        }
-    });
-    untransform_weights(outputs, inputs, &du)
-}
-
-/// `U[p][o][c] = (G · w[o][c] · Gᵀ)[p]` for every output channel `o` and input channel `c`, with
-/// `weight(o, c, i, j)` the kernel's tap `(i, j)` and `G` the 4x3 matrix that evaluates a
-/// 3-tap filter at 0, 1, -1 and infinity.
-fn transform_weights(outputs: usize, inputs: usize, weight: impl Fn(usize, usize, usize, usize) -> f32) -> Vec<f32> {
-    let g_times = |[a, b, c]: [f32; 3]| [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
-    let mut u = vec![0.0; POINTS * outputs * inputs];
-    for o in 0..outputs {
-        for c in 0..inputs {
-            let columns: [[f32; 4]; 3] = std::array::from_fn(|j| g_times(std::array::from_fn(|i| weight(o, c, i, j))));
-            for r in 0..4 {
-                for (k, v) in g_times(std::array::from_fn(|j| columns[j][r])).into_iter().enumerate() {
-                    u[((r * 4 + k) * outputs + o) * inputs + c] = v;
+                for (p, du) in du.chunks_mut(outputs * inputs).enumerate() {
+                    matmul(
+                        Mat::new(&m[p * m_stride..][..outputs * columns], outputs, columns),
+                        Mat::new(&v[p * v_stride..][..inputs * columns], inputs, columns).t(),
+                        du,
+                        true,
+                        1,
+                    );
                 }
             }
-        }
-    }
-    u
-}
-
-/// `Gᵀ · dU[o][c] · G` for every channel pair, `dU` laid out as [`transform_weights`]'s `U`: the
-/// adjoint of that transform, which carries the weight gradient back to `[O, C, 3, 3]`.
-fn untransform_weights(outputs: usize, inputs: usize, du: &[f32]) -> Vec<f32> {
-    let g_t_times = |[a, b, c, d]: [f32; 4]| [a + 0.5 * (b + c), 0.5 * (b - c), 0.5 * (b + c) + d];
-    let mut dw = vec![0.0; outputs * inputs * 9];
-    for (oc, kernel) in dw.chunks_mut(9).enumerate() {
-        let point = |r: usize, k: usize| du[(r * 4 + k) * outputs * inputs + oc];
-        let rows: [[f32; 3]; 4] = std::array::from_fn(|r| g_t_times(std::array::from_fn(|k| point(r, k))));
-        for j in 0..3 {
-            for (i, v) in g_t_times(std::array::from_fn(|r| rows[r][j])).into_iter().enumerate() {
-                kernel[i * 3 + j] = v;
-            }
-        }
-    }
-    dw
+        })
+    });
+    untransform_weights(outputs, inputs, &du)
 }
 
 /// One task's buffers: the transformed input `v`, the products (or the transformed output
@@ -164,14 +144,23 @@ struct Scratch {
 }
 
 impl Scratch {
-    /// Sizes `v` and `m` for `columns` tile columns of `inputs` and `outputs` channels and returns
-    /// the distances between their points. Every entry but the skews is written before it is read.
+    /// Makes `v` and `m` large enough for `columns` tile columns of `inputs` and `outputs`
+    /// channels and returns the distances between their points. Every entry a task reads it has
+    /// written, but for the skews.
     fn size(&mut self, columns: usize, inputs: usize, outputs: usize) -> (usize, usize) {
         let strides = (inputs * columns + SKEW, outputs * columns + SKEW);
-        self.v.resize(POINTS * strides.0, 0.0);
-        self.m.resize(POINTS * strides.1, 0.0);
+        for (values, stride) in [(&mut self.v, strides.0), (&mut self.m, strides.1)] {
+            if values.len() < POINTS * stride {
+                values.resize(POINTS * stride, 0.0);
+            }
+        }
         strides
     }
+}
+
+thread_local! {
+    /// Each thread's [`Scratch`]: 16 MiB at ResNet-18's last stage (512 channels, 64 images a task).
+    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
 }
 
 /// Writes `V` of every plane of the images `x` (`[n, C, H, W]`) with the layout [`convolve`]'s
@@ -194,46 +183,57 @@ fn transform_images(
     }
 }
 
-/// The convolution of `x` by the transformed weights `u` (`[16, O, C]`), plus `bias` (`[O]`).
-fn convolve(g: &Geometry, x: &[f32], u: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+/// The convolution of `x` by the transformed weights whose point `p` is the `O x C` matrix
+/// `u(p)`, plus `bias` (`[O]`).
+fn convolve<'u>(g: &Geometry, x: &[f32], u: impl Fn(usize) -> Mat<'u> + Sync, bias: Option<&[f32]>) -> Vec<f32> {
     let ([h, w], inputs, outputs) = (g.input, g.in_channels, g.out_channels);
     let tiles = h.div_ceil(2) * w.div_ceil(2);
     let (image_len, out_len) = (inputs * h * w, outputs * h * w);
     assert_eq!(x.len(), g.batch * image_len, "input does not match {g:?}");
-    assert_eq!(u.len(), POINTS * outputs * inputs, "transformed weights do not match {g:?}");
+    assert!(
+        (0..POINTS).all(|p| (u(p).rows(), u(p).cols()) == (outputs, inputs)),
+        "transformed weights do not match {g:?}"
+    );
     let per_task = per_gemm(g.batch, tiles);
     let gemm_threads = gemm_threads(g.batch.div_ceil(per_task));
-    in_pieces(g.batch * out_len, per_task * out_len, Scratch::default, |scratch, i, y| {
-        let x = &x[i * per_task * image_len..][..y.len() / out_len * image_len];
-        let columns = x.len() / image_len * tiles;
-        let (v_stride, m_stride) = scratch.size(columns, inputs, outputs);
-        let Scratch { v, m, split, corners } = scratch;
-        // Inlined into `vectorized`'s AVX2 context: a closure this large otherwise stays a call.
-        vectorized(
-            #[inline(always)]
-            || transform_images(x, [h, w], split, v, (columns, v_stride)),
-        );
-        for p in 0..POINTS {
-            matmul(
-                Mat::new(&u[p * outputs * inputs..][..outputs * inputs], outputs, inputs),
-                Mat::new(&v[p * v_stride..][..inputs * columns], inputs, columns),
-                &mut m[p * m_stride..][..outputs * columns],
-                false,
-                gemm_threads,
-            );
-        }
-        vectorized(
-            #[inline(always)]
-            || {
-                for (n, image) in y.chunks_mut(out_len).enumerate() {
-                    for (o, plane) in image.chunks_mut(h * w).enumerate() {
-                        transform_output(&m[..], (o * columns + n * tiles, m_stride), plane, [h, w], corners);
-                    }
+    in_pieces(
+        g.batch * out_len,
+        per_task * out_len,
+        || (),
+        |(), i, y| {
+            with_kept(&SCRATCH, |scratch| {
+                let x = &x[i * per_task * image_len..][..y.len() / out_len * image_len];
+                let columns = x.len() / image_len * tiles;
+                let (v_stride, m_stride) = scratch.size(columns, inputs, outputs);
+                let Scratch { v, m, split, corners } = scratch;
+                // Inlined into `vectorized`'s AVX2 context: a closure this large otherwise stays a call.
+                vectorized(
+                    #[inline(always)]
+                    || transform_images(x, [h, w], split, v, (columns, v_stride)),
+                );
+                for p in 0..POINTS {
+                    matmul(
+                        u(p),
+                        Mat::new(&v[p * v_stride..][..inputs * columns], inputs, columns),
+                        &mut m[p * m_stride..][..outputs * columns],
+                        false,
+                        gemm_threads,
+                    );
                 }
-            },
-        );
-        add_bias(y, bias, h * w);
-    })
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for (n, image) in y.chunks_mut(out_len).enumerate() {
+                            for (o, plane) in image.chunks_mut(h * w).enumerate() {
+                                transform_output(&m[..], (o * columns + n * tiles, m_stride), plane, [h, w], corners);
+                            }
+                        }
+                    },
+                );
+                add_bias(y, bias, h * w);
+            })
+        },
+    )
 }
 
 #[cfg(test)]
