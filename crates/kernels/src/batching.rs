@@ -28,7 +28,8 @@ pub(crate) fn gemm_threads(tasks: usize) -> usize {
 /// `Σ f(run)` over `runs` (one per thread), `f` adding its run's share into zeroed sums of `len`
 /// values. The runs' sums are added in run order, never in the order threads finish, so that the
 /// same seed gives the same weights on every run; in pieces on every thread, since one thread
-/// adding up ResNet-18's last Winograd gradients (16 MiB a run) took longer than their products.
+/// adding up ResNet-18's last Winograd gradients (two runs of 16 MiB) took 3 of the 6.4 ms that
+/// weight gradient took at batch 2.
 pub(crate) fn sum_over_runs<T: Send>(runs: Vec<T>, len: usize, f: impl Fn(T, &mut [f32]) + Sync) -> Vec<f32> {
     let mut sums: Vec<Vec<f32>> = runs
         .into_par_iter()
@@ -60,7 +61,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn runs_are_summed_whole_in_run_order() {
+    fn every_run_is_summed_into_every_piece() {
         // Three runs over a length that is not a whole number of pieces.
         let len = 2 * SUM_PIECE + 5;
         let total = sum_over_runs(vec![1.0f32, 10.0, 100.0], len, |run, sums| {

@@ -20,7 +20,7 @@ mod weights;
 use crate::batching::{gemm_threads, per_gemm, per_thread, sum_over_runs};
 use crate::conv::{Geometry, add_bias};
 use crate::gemm::{Mat, matmul};
-use crate::kept::with_kept;
+use crate::kept::{prefix, with_kept};
 use crate::output::in_pieces;
 use crate::vectorized;
 use std::cell::Cell;
@@ -149,11 +149,8 @@ impl Scratch {
     /// written, but for the skews.
     fn size(&mut self, columns: usize, inputs: usize, outputs: usize) -> (usize, usize) {
         let strides = (inputs * columns + SKEW, outputs * columns + SKEW);
-        for (values, stride) in [(&mut self.v, strides.0), (&mut self.m, strides.1)] {
-            if values.len() < POINTS * stride {
-                values.resize(POINTS * stride, 0.0);
-            }
-        }
+        prefix(&mut self.v, POINTS * strides.0);
+        prefix(&mut self.m, POINTS * strides.1);
         strides
     }
 }
